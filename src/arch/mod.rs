@@ -1,0 +1,1 @@
+//! Page-table walkers, one file per architecture.

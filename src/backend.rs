@@ -1,0 +1,156 @@
+//! The seam between the handle and the sources of kernel memory (live system, dump formats).
+//!
+//! Every method has a default that fails with a message a user understands, so a backend only
+//! implements what its source can offer. Backends never print and never panic on bad input.
+
+use crate::abi::{KinfoProc, KvmPage, KvmSwap, CPUSTATES};
+use crate::error::{Error, Result};
+use crate::symbols::SymbolIndex;
+
+/// Which kernel family the memory belongs to (decides how processes and statistics are found).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelFamily {
+    Linux,
+    FreeBSD,
+}
+
+/// Which string vector kvm_getargv / kvm_getenvv asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgvKind {
+    Args,
+    Env,
+}
+
+/// Symbol lookups available to a backend during one call: the handle's resolver or symbol
+/// index, with the leading-underscore fallback applied. Returns the relocated address.
+pub trait SymbolLookup {
+    fn lookup(&mut self, name: &str) -> Option<u64>;
+}
+
+pub trait Backend: Send {
+    /// Short description used in messages ("live Linux", "ELF vmcore", "FreeBSD amd64 minidump").
+    fn describe(&self) -> String;
+
+    fn family(&self) -> KernelFamily;
+
+    /// True for the running kernel (FreeBSD's ISALIVE).
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    /// True when the examined kernel has this library's architecture.
+    fn native(&self) -> bool;
+
+    /// Kernel load displacement: run-time base minus link-time base (0 = none/unknown).
+    fn kerndisp(&mut self) -> i64 {
+        0
+    }
+
+    /// Reads kernel virtual memory at `va` into `buf`. Returns the number of bytes read: the full
+    /// length, or a short count when the range runs into unreadable memory after the first byte.
+    /// An unreadable first byte is an error naming the address.
+    fn read(&mut self, va: u64, buf: &mut [u8]) -> Result<usize>;
+
+    /// Writes kernel virtual memory. Dumps refuse with FreeBSD's wording.
+    fn write(&mut self, _va: u64, _buf: &[u8]) -> Result<usize> {
+        Err(Error::unsupported(
+            "kvm_write not implemented for dead kernels",
+        ))
+    }
+
+    /// Calls `cb` for every page of the image; returns Ok(true) if the walk completed, Ok(false)
+    /// if `cb` stopped it or the backend cannot walk pages.
+    fn walk_pages(&mut self, _cb: &mut dyn FnMut(&KvmPage) -> bool) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Symbols the image carries itself (Linux: kallsyms tables or VMCOREINFO; live: /proc/kallsyms).
+    /// Used when no execfile was given. `Ok(None)` means the image has none.
+    fn own_symbols(&mut self) -> Result<Option<SymbolIndex>> {
+        Ok(None)
+    }
+
+    /// Displacement to add to the values of a symbol file given as execfile, after checking that
+    /// the file belongs to this kernel (an error says why it does not).
+    fn symbol_displacement(&mut self, _index: &SymbolIndex) -> Result<i64> {
+        Ok(0)
+    }
+
+    fn getprocs(
+        &mut self,
+        _syms: &mut dyn SymbolLookup,
+        _op: i32,
+        _arg: i32,
+    ) -> Result<Vec<KinfoProc>> {
+        Err(Error::unsupported(format!(
+            "kvm_getprocs: not supported on {}",
+            self.describe()
+        )))
+    }
+
+    /// The raw NUL-separated argument or environment area of `kp`'s process, at most `limit`
+    /// bytes (the handle applies nchr and splits). `Ok(None)`: no vector (kernel thread).
+    fn getargv(
+        &mut self,
+        _syms: &mut dyn SymbolLookup,
+        _kp: &KinfoProc,
+        _kind: ArgvKind,
+        _limit: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        Err(Error::unsupported(
+            "cannot read user space from dead kernel",
+        ))
+    }
+
+    fn loadavg(&mut self, _syms: &mut dyn SymbolLookup) -> Result<[f64; 3]> {
+        Err(Error::unsupported(format!(
+            "kvm_getloadavg: not supported on {}",
+            self.describe()
+        )))
+    }
+
+    /// Per-device swap rows (the handle adds the total row and applies maxswap).
+    fn swapinfo(&mut self, _syms: &mut dyn SymbolLookup, _flags: i32) -> Result<Vec<KvmSwap>> {
+        Err(Error::unsupported(format!(
+            "kvm_getswapinfo: not supported on {}",
+            self.describe()
+        )))
+    }
+
+    fn cptime(&mut self, _syms: &mut dyn SymbolLookup) -> Result<[i64; CPUSTATES]> {
+        Err(Error::unsupported(format!(
+            "kvm_getcptime: not supported on {}",
+            self.describe()
+        )))
+    }
+
+    fn ncpus(&mut self, _syms: &mut dyn SymbolLookup) -> Result<i32> {
+        Err(Error::unsupported(format!(
+            "kvm_getncpus: not supported on {}",
+            self.describe()
+        )))
+    }
+
+    fn maxcpu(&mut self, _syms: &mut dyn SymbolLookup) -> Result<i32> {
+        Err(Error::unsupported(format!(
+            "kvm_getmaxcpu: not supported on {}",
+            self.describe()
+        )))
+    }
+
+    /// A copy of the per-CPU area of `cpu`; `Ok(None)` when that CPU does not exist.
+    fn getpcpu(&mut self, _syms: &mut dyn SymbolLookup, _cpu: i32) -> Result<Option<Vec<u8>>> {
+        Err(Error::unsupported(format!(
+            "kvm_getpcpu: not supported on {}",
+            self.describe()
+        )))
+    }
+
+    /// Per-CPU offset of `cpu` for kvm_dpcpu_setcpu / kvm_read_zpcpu; `Ok(None)`: no such CPU.
+    fn percpu_offset(&mut self, _syms: &mut dyn SymbolLookup, _cpu: u32) -> Result<Option<u64>> {
+        Err(Error::unsupported(format!(
+            "per-CPU data is not supported on {}",
+            self.describe()
+        )))
+    }
+}

@@ -1,0 +1,70 @@
+//! Crash dump formats. Like FreeBSD's `struct kvm_arch` table: each format offers a cheap
+//! `probe` on the file's first bytes and an `open`; adding a format is one file and one entry.
+
+use std::fs::File;
+use std::path::Path;
+
+use crate::backend::{Backend, SymbolLookup};
+use crate::error::{Error, Result};
+
+/// How many leading bytes of the core file the probes get.
+pub const PROBE_LEN: usize = 4096;
+
+pub struct Format {
+    pub name: &'static str,
+    pub probe: fn(&[u8]) -> bool,
+    pub open: fn(File, &Path, i32, &mut dyn SymbolLookup) -> Result<Box<dyn Backend>>,
+}
+
+/// The probe table, tried in order.
+pub static FORMATS: &[Format] = &[];
+
+/// Opens `file` with the first format whose probe accepts its first bytes.
+pub fn open(
+    file: File,
+    path: &Path,
+    flags: i32,
+    syms: &mut dyn SymbolLookup,
+) -> Result<Box<dyn Backend>> {
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0u8; PROBE_LEN];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read_at(&mut head[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::sys(path.display().to_string(), e)),
+        }
+    }
+    head.truncate(n);
+    for f in FORMATS {
+        if (f.probe)(&head) {
+            return (f.open)(file, path, flags, syms);
+        }
+    }
+    Err(Error::format(format!(
+        "{}: unrecognized core file format (first bytes {})",
+        path.display(),
+        describe_magic(&head)
+    )))
+}
+
+/// A short printable rendering of a file's first bytes for error messages.
+pub fn describe_magic(head: &[u8]) -> String {
+    if head.is_empty() {
+        return "none: the file is empty".into();
+    }
+    let shown: String = head
+        .iter()
+        .take(8)
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                (b as char).to_string()
+            } else {
+                format!("\\x{:02x}", b)
+            }
+        })
+        .collect();
+    format!("\"{}\"", shown)
+}

@@ -1,0 +1,2 @@
+//! The running system.
+pub mod linux;
