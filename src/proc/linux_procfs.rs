@@ -381,7 +381,7 @@ fn read_process(ctx: &Ctx, b: &mut Bufs, pid: i32, row: &mut KinfoProc) -> Step<
     let dir = open_ro(
         ctx.proc_fd,
         num_path(&mut name, pid, b""),
-        OFlags::DIRECTORY,
+        OFlags::DIRECTORY | OFlags::PATH,
     )
     .map_err(|e| classify(e, &what))?;
     let dfd = dir.as_fd();

@@ -145,7 +145,13 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat<'_>> {
             st.state = *w.first()?;
             continue;
         }
-        // Only numeric fields from here; an unparsable one is a broken file.
+        if n > 52 {
+            break;
+        }
+        if !matches!(n, 4..=20 | 22..=24 | 35 | 39..=41 | 52) {
+            continue;
+        }
+        // An unparsable field that we use means a broken file.
         let v = parse_dec(w)?;
         match n {
             4 => st.ppid = v as i32,
@@ -248,8 +254,19 @@ fn dec(v: &[u8]) -> i64 {
 pub fn parse_status(buf: &[u8]) -> Option<Status> {
     let mut st = Status::default();
     let (mut has_uid, mut has_gid) = (false, false);
-    for line in buf.split(|&c| c == b'\n') {
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let line = &rest[..end];
+        rest = &rest[(end + 1).min(rest.len())..];
+        // Cheap first-letter test: most lines (Cap*, Cpus_allowed, Mems_allowed...) are unused.
+        if !matches!(
+            line.first(),
+            Some(b'T' | b'U' | b'G' | b'K' | b'V' | b'S' | b'v' | b'n')
+        ) {
+            continue;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
         let (key, val) = (&line[..colon], &line[colon + 1..]);
