@@ -579,6 +579,39 @@ fn run_workers<T: Send, R: Send>(
 /// Key of the %CPU history: pid, tid, start time (so a reused pid is a new entry), row kind.
 type PctKey = (i32, i32, i64, i64, bool);
 
+/// FxHash-style hasher for the small integer keys of the %CPU history (SipHash showed up in
+/// profiles; the keys are pids and times, nothing to defend against).
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(b as u64);
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.add(v as u64);
+    }
+    fn write_i32(&mut self, v: i32) {
+        self.add(v as u32 as u64);
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.add(v as u64);
+    }
+}
+
+type PctMap = HashMap<PctKey, PctHist, std::hash::BuildHasherDefault<KeyHasher>>;
+
 struct PctHist {
     runtime_us: u64,
     at: Instant,
@@ -594,8 +627,8 @@ pub struct ProcFs {
     btime: Option<i64>,
     pids: Vec<i32>,
     dirbuf: Vec<MaybeUninit<u8>>,
-    pct: HashMap<PctKey, PctHist>,
-    pct_next: HashMap<PctKey, PctHist>,
+    pct: PctMap,
+    pct_next: PctMap,
 }
 
 impl Default for ProcFs {
@@ -613,8 +646,8 @@ impl ProcFs {
             btime: None,
             pids: Vec::new(),
             dirbuf: Vec::new(),
-            pct: HashMap::new(),
-            pct_next: HashMap::new(),
+            pct: PctMap::default(),
+            pct_next: PctMap::default(),
         }
     }
 
