@@ -568,6 +568,48 @@ mod tests {
         assert_eq!(parse_cpu_list(b"3-1"), None);
     }
 
+    /// Every prefix and many byte-mutations of real samples: the parsers must not panic.
+    #[test]
+    fn parsers_survive_truncation_and_mutation() {
+        let samples: [&[u8]; 4] = [
+            b"7819 (cat) R 7817 7817 32277 34816 -1 4194304 101 0 0 0 0 0 0 0 20 0 1 0 64135 3133440 410 18446744073709551615 94483363840000 94483363859881 140725371144800 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 94483363875888 94483363877504 94484044718080 140725371153123 140725371153143 140725371153143 140725371154411 0\n",
+            b"Name:\tcat\nTgid:\t7820\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\nVmHWM:\t 1732 kB\nSigCgt:\t0000000000000000\nCapInh:\t0\nvoluntary_ctxt_switches:\t0\n",
+            b"Filename Type Size Used Priority\n/dev/sda2 partition 8388604 0 -2\n/a\\040b file 1 1 1\n",
+            b"cpu  1 2 3 4 5 6 7 8 0 0\nbtime 17\n0-3,5\n12.34 5\n",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for s in samples {
+            for cut in 0..=s.len() {
+                exercise(&s[..cut]);
+            }
+            for _ in 0..2000 {
+                let mut m = s.to_vec();
+                for _ in 0..4 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let i = (seed % m.len() as u64) as usize;
+                    m[i] = (seed >> 32) as u8;
+                }
+                exercise(&m);
+            }
+        }
+        let g = parse_status(samples[1]).unwrap();
+        assert_eq!((g.ngroups, g.groups[14]), (17, 15));
+    }
+
+    fn exercise(d: &[u8]) {
+        let _ = parse_stat(d);
+        let _ = parse_status(d);
+        let _ = parse_loadavg(d);
+        let _ = parse_cptime(d);
+        let _ = parse_btime(d);
+        let _ = count_cpu_lines(d);
+        let _ = parse_uptime_cs(d);
+        let _ = parse_cpu_list(d);
+        let _ = parse_swaps(d);
+    }
+
     #[test]
     fn swaps() {
         let t = b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/sda2                               partition\t8388604\t\t1024\t\t-2\n/swap\\040file file 4096 0 -3\nbad line\n";
