@@ -8,9 +8,18 @@
 //! threads (LIBKVM_SERIAL=1 forces one thread); rows come out in descending pid order
 //! (errata §9), threads of a process in ascending tid order.
 //!
-//! Thread rows (decision, spec R4): KERN_PROC_ALL and any op with KERN_PROC_INC_THREAD give one
-//! row per thread, as FreeBSD's kernel does; KERN_PROC_PROC and the plain filter ops give one
-//! row per process.
+//! Decisions (see ../shared/spec/kinfo_proc-from-linux.md):
+//! * Thread rows (R4): KERN_PROC_ALL and any op with KERN_PROC_INC_THREAD give one row per
+//!   thread (ki_tid, ki_tdname, per-thread state/times/signals), as FreeBSD's kernel does;
+//!   KERN_PROC_PROC and the plain filter ops give one row per process (ki_tid = pid).
+//! * Signal sets (R3) keep the host's (Linux) numbering, so `sigismember(&ki_sigcatch, SIGINT)`
+//!   in a tool compiled here means what it says.
+//! * ki_tdev (R2) is Linux tty_nr, equal to st_rdev of the terminal; NODEV without one.
+//! * ki_pctcpu (R1) is a ~10 s decaying average between calls on one handle, the lifetime
+//!   average on first sight. ki_login is left empty (Linux has no session login name; the
+//!   audit loginuid would cost one more open per process). ki_emul is "Linux ELF64",
+//!   ki_loginclass "default". Unknown ops fail with EINVAL; KERN_PROC_PID of a missing pid or
+//!   of a non-leader thread id fails with ESRCH.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
