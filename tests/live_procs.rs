@@ -339,7 +339,7 @@ fn fields_equal_proc() {
     assert_eq!(k.ki_rusage.ru_maxrss, kb("VmHWM"));
     assert_eq!(k.ki_tsize, kb("VmExe") * 1024 / 4096);
     assert_eq!(k.ki_ssize, kb("VmStk") * 1024 / 4096);
-    assert_eq!(k.ki_rusage.ru_minflt as i64, field(&f, 10));
+    assert_eq!(k.ki_rusage.ru_minflt, field(&f, 10));
     assert_ne!(k.ki_flag & abi::P_INMEM, 0);
     assert_eq!(k.ki_flag & (abi::P_SYSTEM | abi::P_KPROC), 0);
     assert_eq!(k.ki_sflag, 1, "PS_INMEM");

@@ -538,10 +538,11 @@ fn read_process_threads(ctx: &Ctx, b: &mut Bufs, pid: i32, out: &mut Vec<KinfoPr
     let mut scratch = KinfoProc::zeroed();
     let dir = read_process(ctx, b, pid, &mut scratch)?;
     b.scratch = scratch;
-    if scratch.ki_numthreads > 1 && scratch.ki_stat != abi::SZOMB {
-        if read_threads(ctx, b, dir.as_fd(), out) > 0 {
-            return Ok(());
-        }
+    if scratch.ki_numthreads > 1
+        && scratch.ki_stat != abi::SZOMB
+        && read_threads(ctx, b, dir.as_fd(), out) > 0
+    {
+        return Ok(());
     }
     out.push(scratch);
     Ok(())
