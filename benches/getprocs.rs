@@ -130,55 +130,64 @@ fn vm_hwm_kb() -> u64 {
         .unwrap_or(0)
 }
 
-struct Ours {
+/// One reader's samples over the rounds.
+struct Series {
+    name: String,
     rows: usize,
-    cap: usize,
-    wall: f64,
-    cpu: f64,
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
 }
 
-/// `passes` full KERN_PROC_PROC passes through the public handle (after one warm-up pass).
-fn measure_kvm(passes: usize) -> Ours {
-    let kd = Kvm::open(OpenArgs {
-        corefile: Some(OsStr::new("/dev/null")),
-        ..Default::default()
-    })
-    .expect("kvm_open");
-    let mut st = kd.lock();
-    let mut walls = Vec::new();
-    let mut cpus = Vec::new();
-    let (mut rows, mut cap) = (0, 0);
-    for p in 0..=passes {
-        let (w0, c0) = (Instant::now(), cpu_ms());
-        let r = st.getprocs(KERN_PROC_PROC, 0).expect("kvm_getprocs");
-        rows = r.len();
-        let (w, c) = (w0.elapsed().as_secs_f64() * 1e3, cpu_ms() - c0);
-        if p > 0 {
-            walls.push(w);
-            cpus.push(c);
+impl Series {
+    fn new(name: &str) -> Series {
+        Series {
+            name: name.to_string(),
+            rows: 0,
+            wall: Vec::new(),
+            cpu: Vec::new(),
         }
     }
-    drop(st);
-    // Capacity of the array the handle returned (the library's own storage).
-    let mut pf = ProcFs::new();
-    if let Ok(v) = pf.getprocs_with(KERN_PROC_PROC, 0, Options::from_env()) {
-        cap = v.capacity();
+    fn med(&mut self) -> (f64, f64) {
+        (median(&mut self.wall), median(&mut self.cpu))
     }
-    Ours {
-        rows,
-        cap,
-        wall: median(&mut walls),
-        cpu: median(&mut cpus),
+}
+
+/// Our modes (name, LIBKVM_SERIAL, LIBKVM_LINUX_NOWCHAN, LIBKVM_WORKERS), selected through the
+/// environment switches the library reads at each call.
+const MODES: [(&str, bool, bool, &str); 5] = [
+    ("libkvm default (workers = idle CPUs)", false, false, ""),
+    (
+        "libkvm forced parallel (LIBKVM_WORKERS=2)",
+        false,
+        false,
+        "2",
+    ),
+    ("libkvm serial (LIBKVM_SERIAL=1)", true, false, ""),
+    ("libkvm default, no wchan", false, true, ""),
+    ("libkvm serial, no wchan", true, true, ""),
+];
+
+fn set_mode(serial: bool, nowchan: bool, workers: &str) {
+    // Single-threaded at this point: nothing else reads the environment concurrently.
+    for (name, on, val) in [
+        ("LIBKVM_SERIAL", serial, "1"),
+        ("LIBKVM_LINUX_NOWCHAN", nowchan, "1"),
+        ("LIBKVM_WORKERS", !workers.is_empty(), workers),
+    ] {
+        if on {
+            std::env::set_var(name, val);
+        } else {
+            std::env::remove_var(name);
+        }
     }
 }
 
 fn main() {
-    // `cargo bench` passes --bench; a plain `cargo test` run of benches passes nothing useful.
     if std::env::args().any(|a| a == "--list") {
         return;
     }
     let n = env_num("KVM_BENCH_PROCS", 10_000);
-    let passes = env_num("KVM_BENCH_PASSES", 7).clamp(1, 64);
+    let rounds = env_num("KVM_BENCH_PASSES", 7).clamp(1, 64);
     let Some(spawner) = build_peer("spawn_idle", &[]) else {
         println!("skipped: cannot build the idle-process spawner");
         return;
@@ -201,10 +210,9 @@ fn main() {
     let t = Instant::now();
     let idle = Idle::start(&spawner, n);
     println!(
-        "setup: {} idle processes spawned in {:.1} s ({} existed; pid_max {pid_max}); {passes} measured passes each",
+        "setup: {} idle processes spawned in {:.1} s ({existing} existed; pid_max {pid_max}); {rounds} rounds, readers interleaved in each round",
         idle.count,
         t.elapsed().as_secs_f64(),
-        existing
     );
     if idle.count < n {
         println!(
@@ -213,111 +221,126 @@ fn main() {
         );
     }
 
+    let kd = Kvm::open(OpenArgs {
+        corefile: Some(OsStr::new("/dev/null")),
+        ..Default::default()
+    })
+    .expect("kvm_open");
+    // Memory: the first call on a fresh handle (result array, pid list, worker buffers).
+    set_mode(false, false, "");
     let hwm0 = vm_hwm_kb();
-    std::env::remove_var("LIBKVM_SERIAL");
-    std::env::remove_var("LIBKVM_LINUX_NOWCHAN");
-    let par = measure_kvm(passes);
+    let first_rows = kd
+        .lock()
+        .getprocs(KERN_PROC_PROC, 0)
+        .expect("kvm_getprocs")
+        .len();
     let hwm1 = vm_hwm_kb();
-    std::env::set_var("LIBKVM_SERIAL", "1");
-    let ser = measure_kvm(passes);
-    std::env::set_var("LIBKVM_LINUX_NOWCHAN", "1");
-    let ser_nw = measure_kvm(passes);
-    std::env::remove_var("LIBKVM_SERIAL");
-    let par_nw = measure_kvm(passes);
-    std::env::remove_var("LIBKVM_LINUX_NOWCHAN");
+    let cap = ProcFs::new()
+        .getprocs_with(KERN_PROC_PROC, 0, Options::from_env())
+        .map(|v| v.capacity())
+        .unwrap_or(0);
 
-    let pc_w = plain.as_deref().and_then(|p| run_peer(p, "wchan", passes));
-    let pc = plain
-        .as_deref()
-        .and_then(|p| run_peer(p, "nowchan", passes));
-    let lp_w = libproc2
-        .as_deref()
-        .and_then(|p| run_peer(p, "wchan", passes));
-    let lp = libproc2
-        .as_deref()
-        .and_then(|p| run_peer(p, "nowchan", passes));
+    let mut ours: Vec<Series> = MODES.iter().map(|m| Series::new(m.0)).collect();
+    let peers: Vec<(&str, Option<&Path>, &str)> = vec![
+        ("plain C stat+status+wchan", plain.as_deref(), "wchan"),
+        ("plain C stat+status", plain.as_deref(), "nowchan"),
+        ("libproc2 stat+status+wchan", libproc2.as_deref(), "wchan"),
+        ("libproc2 stat+status", libproc2.as_deref(), "nowchan"),
+    ];
+    let mut theirs: Vec<Series> = peers.iter().map(|p| Series::new(p.0)).collect();
+    let mut wchans = 0;
+    for _ in 0..rounds {
+        let mut st = kd.lock();
+        for (i, &(_, serial, nowchan, workers)) in MODES.iter().enumerate() {
+            set_mode(serial, nowchan, workers);
+            let (w0, c0) = (Instant::now(), cpu_ms());
+            let rows = st.getprocs(KERN_PROC_PROC, 0).expect("kvm_getprocs").len();
+            ours[i].wall.push(w0.elapsed().as_secs_f64() * 1e3);
+            ours[i].cpu.push(cpu_ms() - c0);
+            ours[i].rows = rows;
+        }
+        drop(st);
+        for (i, &(_, exe, mode)) in peers.iter().enumerate() {
+            if let Some((rows, wc, w, c)) = exe.and_then(|e| run_peer(e, mode, 1)) {
+                theirs[i].rows = rows;
+                theirs[i].wall.push(w);
+                theirs[i].cpu.push(c);
+                if i == 0 {
+                    wchans = wc;
+                }
+            }
+        }
+    }
+    set_mode(false, false, "");
 
     println!();
     println!(
         "{:<44} {:>7} {:>10} {:>10}",
         "reader (one full pass, median)", "rows", "wall ms", "cpu ms"
     );
-    let line = |name: &str, rows: usize, w: f64, c: f64| {
-        println!("{name:<44} {rows:>7} {w:>10.1} {c:>10.1}")
-    };
-    line("libkvm parallel (default)", par.rows, par.wall, par.cpu);
-    line(
-        "libkvm serial (LIBKVM_SERIAL=1)",
-        ser.rows,
-        ser.wall,
-        ser.cpu,
-    );
-    line(
-        "libkvm parallel, no wchan",
-        par_nw.rows,
-        par_nw.wall,
-        par_nw.cpu,
-    );
-    line(
-        "libkvm serial, no wchan",
-        ser_nw.rows,
-        ser_nw.wall,
-        ser_nw.cpu,
-    );
-    if let Some((c, wc, w, cpu)) = pc_w {
-        line(
-            &format!("plain C stat+status+wchan ({wc} wchan)"),
-            c,
-            w,
-            cpu,
-        );
+    let mut med = Vec::new();
+    for s in ours.iter_mut().chain(theirs.iter_mut()) {
+        if s.wall.is_empty() {
+            println!("{:<44} (not measured)", s.name);
+            med.push(None);
+            continue;
+        }
+        let (w, c) = s.med();
+        println!("{:<44} {:>7} {w:>10.1} {c:>10.1}", s.name, s.rows);
+        med.push(Some((w, c)));
     }
-    if let Some((c, _, w, cpu)) = pc {
-        line("plain C stat+status", c, w, cpu);
-    }
-    if let Some((c, _, w, cpu)) = lp_w {
-        line("libproc2 stat+status+wchan", c, w, cpu);
-    }
-    if let Some((c, _, w, cpu)) = lp {
-        line("libproc2 stat+status", c, w, cpu);
-    }
-
+    println!("(plain C with wchan read {wchans} wchan files: blocked tasks with a wait channel)");
     println!();
-    if let Some((_, _, _, c)) = pc_w {
+    let get = |i: usize| med[i];
+    let (def, par, ser, def_nw, ser_nw, pc_w, pc, lp_w, lp) = (0, 1, 2, 3, 4, 5, 6, 7, 8);
+    if let (Some(d), Some(p), Some(s), Some(c)) = (get(def), get(par), get(ser), get(pc_w)) {
         println!(
-            "CPU time vs plain C (with wchan):   parallel {:.3}x, serial {:.3}x  (target <= 1.1x)",
-            par.cpu / c,
-            ser.cpu / c
+            "CPU time vs plain C (with wchan):   default {:.3}x, forced parallel {:.3}x, serial {:.3}x  (target <= 1.1x)",
+            d.1 / c.1,
+            p.1 / c.1,
+            s.1 / c.1
         );
     }
-    if let Some((_, _, _, c)) = pc {
+    if let (Some(d), Some(s), Some(c)) = (get(def_nw), get(ser_nw), get(pc)) {
         println!(
-            "CPU time vs plain C (no wchan):     parallel {:.3}x, serial {:.3}x  (target <= 1.1x)",
-            par_nw.cpu / c,
-            ser_nw.cpu / c
+            "CPU time vs plain C (no wchan):     default {:.3}x, serial {:.3}x  (target <= 1.1x)",
+            d.1 / c.1,
+            s.1 / c.1
         );
     }
-    if let Some((_, _, w, _)) = lp_w {
+    if let (Some(d), Some(p), Some(s), Some(l)) = (get(def), get(par), get(ser), get(lp_w)) {
         println!(
-            "wall time, libproc2 / libkvm (with wchan): {:.2}x faster (serial {:.2}x)  (target >= 1.5x)",
-            w / par.wall,
-            w / ser.wall
+            "wall time, libproc2 / libkvm (with wchan): default {:.2}x faster, forced parallel {:.2}x, serial {:.2}x  (target >= 1.5x)",
+            l.0 / d.0,
+            l.0 / p.0,
+            l.0 / s.0
         );
     }
-    if let Some((_, _, w, _)) = lp {
+    if let (Some(d), Some(s), Some(l)) = (get(def_nw), get(ser_nw), get(lp)) {
         println!(
-            "wall time, libproc2 / libkvm (no wchan):   {:.2}x faster (serial {:.2}x)",
-            w / par_nw.wall,
-            w / ser_nw.wall
+            "wall time, libproc2 / libkvm (no wchan):   default {:.2}x faster, serial {:.2}x",
+            l.0 / d.0,
+            l.0 / s.0
         );
+    }
+    if let (Some(p), Some(s)) = (get(par), get(ser)) {
+        println!("forced parallel / serial wall time: {:.2}", p.0 / s.0);
     }
     println!(
-        "memory: result array {} rows x {ROW} B = {:.2} MiB (capacity {} rows = {:.3}x cnt x 1088); process peak RSS grew {:.2} MiB during the first passes",
-        par.rows,
-        (par.rows * ROW) as f64 / 1048576.0,
-        par.cap,
-        par.cap as f64 / par.rows.max(1) as f64,
-        hwm1.saturating_sub(hwm0) as f64 / 1024.0
+        "memory: result array {first_rows} rows x {ROW} B = {:.2} MiB (capacity {:.3}x cnt); peak RSS grew {:.2} MiB over the first call ({:.2}x the array)",
+        (first_rows * ROW) as f64 / 1048576.0,
+        cap as f64 / first_rows.max(1) as f64,
+        hwm1.saturating_sub(hwm0) as f64 / 1024.0,
+        (hwm1.saturating_sub(hwm0) * 1024) as f64 / (first_rows * ROW).max(1) as f64
+    );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "machine: {} CPUs, load average {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     drop(idle);
 }

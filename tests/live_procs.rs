@@ -748,6 +748,7 @@ fn parallel_and_serial_reading_agree() {
             Options {
                 serial: true,
                 wchan: true,
+                workers: 0,
             },
         )
         .unwrap();
@@ -758,6 +759,7 @@ fn parallel_and_serial_reading_agree() {
             Options {
                 serial: false,
                 wchan: true,
+                workers: 2,
             },
         )
         .unwrap();
@@ -785,6 +787,7 @@ fn parallel_and_serial_reading_agree() {
             Options {
                 serial: false,
                 wchan: false,
+                workers: 2,
             },
         )
         .unwrap();
@@ -799,6 +802,7 @@ fn parallel_and_serial_reading_agree() {
             Options {
                 serial: false,
                 wchan: true,
+                workers: 2,
             },
         )
         .unwrap();

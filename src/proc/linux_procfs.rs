@@ -49,6 +49,8 @@ pub struct Options {
     pub serial: bool,
     /// Read /proc/PID/wchan for blocked tasks (off with LIBKVM_LINUX_NOWCHAN=1).
     pub wchan: bool,
+    /// Worker threads for a large pass (LIBKVM_WORKERS=N); 0 = as many as there are idle CPUs.
+    pub workers: usize,
 }
 
 fn env_flag(name: &str) -> bool {
@@ -60,6 +62,10 @@ impl Options {
         Options {
             serial: env_flag("LIBKVM_SERIAL"),
             wchan: !env_flag("LIBKVM_LINUX_NOWCHAN"),
+            workers: std::env::var("LIBKVM_WORKERS")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
         }
     }
 }
@@ -732,8 +738,12 @@ impl ProcFs {
         pids.sort_unstable_by(|a, b| b.cmp(a));
         let workers = if opts.serial || pids.len() < PARALLEL_MIN {
             1
+        } else if opts.workers > 0 {
+            opts.workers.min(64)
+        } else if self.workers <= 1 {
+            1
         } else {
-            self.workers.clamp(1, 16)
+            idle_cpus(self.workers).clamp(1, 16)
         };
         let chunk = (pids.len() / (workers * 8)).clamp(32, 512);
 
@@ -829,6 +839,22 @@ impl ProcFs {
             self.pct_next = next;
         }
     }
+}
+
+/// CPUs not busy right now (from the runnable-task count in /proc/loadavg, which includes us):
+/// extra workers only help when they get a CPU of their own; on a saturated machine they only
+/// add hand-over delays, so the pass stays serial.
+fn idle_cpus(ncpus: usize) -> usize {
+    let Ok(text) = std::fs::read("/proc/loadavg") else {
+        return ncpus;
+    };
+    let running = parse::words(&text)
+        .nth(3)
+        .and_then(|w| w.split(|&c| c == b'/').next())
+        .and_then(parse::parse_dec)
+        .unwrap_or(1)
+        .max(1) as usize;
+    ncpus.saturating_sub(running - 1).max(1)
 }
 
 /// One row per process, written in place: every chunk of pids owns the same-sized chunk of the
