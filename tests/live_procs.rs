@@ -264,8 +264,9 @@ fn tty_filter_and_controlling_terminal() {
 fn fields_equal_proc() {
     let kid = Kid::spawn(Command::new("nice").args(["-n", "5", "sleep", "1000"]));
     wait_comm(kid.pid(), "sleep");
-    wait_until("sleep to block", || {
-        stat_of(&format!("/proc/{}/stat", kid.pid())).is_some_and(|(_, f)| f[0] == "S")
+    wait_until("sleep to block in nanosleep", || {
+        std::fs::read_to_string(format!("/proc/{}/wchan", kid.pid()))
+            .is_ok_and(|w| w.contains("nanosleep"))
     });
     let pid = kid.pid();
     let kd = open();
@@ -349,11 +350,8 @@ fn fields_equal_proc() {
     assert_eq!(k.ki_udata, 0);
     assert_eq!(k.ki_paddr, 0);
     // sleep(1) blocks in clock_nanosleep: a wait channel and FreeBSD's "nanslp".
-    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap();
-    if wchan.contains("nanosleep") {
-        assert_ne!(k.ki_wchan, 0);
-        assert_eq!(cstr(&k.ki_wmesg), b"nanslp");
-    }
+    assert_ne!(k.ki_wchan, 0);
+    assert_eq!(cstr(&k.ki_wmesg), b"nanslp");
     // ki_start is bit-identical across calls (top matches records by it).
     for _ in 0..3 {
         let again = procs(&kd, abi::KERN_PROC_PROC, 0);
@@ -738,7 +736,12 @@ fn parallel_and_serial_reading_agree() {
     // Enough processes for the parallel path (>= 256).
     let kids: Vec<Kid> = (0..300).map(|_| Kid::spawn(&mut sleeper())).collect();
     for k in &kids {
-        wait_comm(k.pid(), "sleep");
+        // Settled: blocked in the nanosleep that lasts the whole test (stable state and wchan).
+        let pid = k.pid();
+        wait_until("sleep to block in nanosleep", || {
+            std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+                .is_ok_and(|w| w.contains("nanosleep"))
+        });
     }
     let mut pf = ProcFs::new();
     let ser = pf
