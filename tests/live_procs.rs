@@ -855,3 +855,37 @@ fn churn_never_errors_or_tears() {
     assert!(calls > 3);
     println!("churn: {spawned} children, {calls} kvm_getprocs calls");
 }
+
+#[test]
+fn zombie_leader_with_live_thread_reports_the_thread_state() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target").join("test-peers");
+    std::fs::create_dir_all(&out).unwrap();
+    let exe = out.join("zombie_leader");
+    let st = Command::new("cc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(root.join("tests/peers/zombie_leader.c"))
+        .status();
+    if !st.is_ok_and(|s| s.success()) {
+        println!("skipped: no C compiler to build tests/peers/zombie_leader.c");
+        return;
+    }
+    let kid = Kid::spawn(&mut Command::new(&exe));
+    let pid = kid.pid();
+    wait_until("the leader to exit while its thread lives", || {
+        stat_of(&format!("/proc/{pid}/stat"))
+            .is_some_and(|(_, f)| f[0] == "Z" && field(&f, 20) == 2)
+    });
+    let kd = open();
+    let k = procs(&kd, abi::KERN_PROC_PID, pid)[0];
+    assert_eq!(k.ki_stat, abi::SSLEEP, "the live thread's state, not SZOMB");
+    assert_eq!(k.ki_flag & abi::P_WEXIT, 0);
+    assert_eq!(k.ki_numthreads, 2);
+    let rows = procs(&kd, abi::KERN_PROC_PID | abi::KERN_PROC_INC_THREAD, pid);
+    assert_eq!(rows.len(), 2);
+    let leader = rows.iter().find(|r| r.ki_tid == pid).unwrap();
+    let other = rows.iter().find(|r| r.ki_tid != pid).unwrap();
+    assert_eq!(leader.ki_stat, abi::SZOMB);
+    assert_eq!(other.ki_stat, abi::SSLEEP);
+}
