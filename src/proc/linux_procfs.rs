@@ -30,6 +30,7 @@ use std::time::Instant;
 
 use rustix::fs::{openat, Mode, OFlags, RawDir, CWD};
 use rustix::io::{read, Errno};
+use rustix::time::{clock_gettime, ClockId};
 
 use crate::abi::{self, KinfoProc, Sigset, KINFO_PROC_SIZE};
 use crate::backend::ArgvKind;
@@ -675,15 +676,24 @@ impl ProcFs {
         self.page
     }
 
+    /// Boot time (seconds since the epoch) as /proc/stat's btime gives it. The file is read on
+    /// first use and again only when the clocks say the wall clock was stepped, so ki_start
+    /// stays bit-identical across calls and a call does not pay for /proc/stat (large on
+    /// machines with many CPUs and interrupts).
     fn boot_time(&mut self) -> Result<i64> {
-        let text = std::fs::read("/proc/stat").map_err(|e| Error::sys("/proc/stat", e))?;
-        let now =
-            parse::parse_btime(&text).ok_or_else(|| Error::format("/proc/stat: no btime line"))?;
-        // Keep the first value unless the clock was stepped: start times must not jitter.
-        let bt = match self.btime {
-            Some(old) if (old - now).abs() <= 1 => old,
-            _ => now,
+        let ts = |id| {
+            let t = clock_gettime(id);
+            t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
         };
+        let estimate = ts(ClockId::Realtime) - ts(ClockId::Boottime);
+        if let Some(bt) = self.btime {
+            if (estimate - bt as f64).abs() < 2.0 {
+                return Ok(bt);
+            }
+        }
+        let text = std::fs::read("/proc/stat").map_err(|e| Error::sys("/proc/stat", e))?;
+        let bt =
+            parse::parse_btime(&text).ok_or_else(|| Error::format("/proc/stat: no btime line"))?;
         self.btime = Some(bt);
         Ok(bt)
     }
@@ -712,9 +722,9 @@ impl ProcFs {
             }
         }
         let btime = self.boot_time()?;
-        let up = std::fs::read("/proc/uptime").map_err(|e| Error::sys("/proc/uptime", e))?;
-        let uptime_cs = parse::parse_uptime_cs(&up)
-            .ok_or_else(|| Error::format("/proc/uptime: unreadable uptime"))?;
+        // /proc/uptime's first field is CLOCK_BOOTTIME: read the clock instead of the file.
+        let up = clock_gettime(ClockId::Boottime);
+        let uptime_cs = (up.tv_sec.max(0) as u64) * 100 + (up.tv_nsec.max(0) as u64) / 10_000_000;
         let proc_fd = open_ro(CWD, c"/proc", OFlags::DIRECTORY)
             .map_err(|e| Error::sys("kvm_getprocs: /proc", e.into()))?;
         let ctx = Ctx {
