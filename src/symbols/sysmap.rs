@@ -106,9 +106,13 @@ fn parse_line(line: &[u8]) -> Option<(u64, u8, usize, usize, bool)> {
 
 /// A printable excerpt of a line for messages.
 fn excerpt(line: &[u8]) -> String {
+    excerpt_n(line, 80)
+}
+
+fn excerpt_n(line: &[u8], max: usize) -> String {
     let mut s: String = line
         .iter()
-        .take(80)
+        .take(max)
         .map(|&b| {
             if b.is_ascii_graphic() || b == b' ' {
                 (b as char).to_string()
@@ -117,7 +121,7 @@ fn excerpt(line: &[u8]) -> String {
             }
         })
         .collect();
-    if line.len() > 80 {
+    if line.len() > max {
         s.push_str("...");
     }
     s
@@ -135,7 +139,7 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
             .iter()
             .position(|&b| b == b'\n')
             .map_or(text.len(), |i| p + i);
-        let line = excerpt(&text[start..end]);
+        let line = excerpt_n(&text[start..end], 200);
         let quoted = line.splitn(3, ' ').nth(2).unwrap_or(&line).to_string();
         return Err(Error::format(format!(
             "{}: Debian's placeholder System.map (\"{}\"): it holds no symbols. Real symbols come from the System.map of the linux-image-<version>-dbg package (/usr/lib/debug/boot/System.map-<version>), from /proc/kallsyms of the running kernel, or from a vmlinux with symbols",
