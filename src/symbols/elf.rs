@@ -13,7 +13,7 @@ use goblin::elf::header::{self, Header};
 use goblin::elf::section_header::{self, SectionHeader};
 use goblin::elf::sym;
 
-use super::{Symbol, SymbolIndex, SymbolKind, MAX_NAME_LEN};
+use super::{valid_name, Entry, Symbol, SymbolIndex, SymbolKind};
 use crate::abi::{N_ABS, N_BSS, N_DATA, N_EXT, N_FN, N_TEXT, N_UNDF};
 use crate::error::{Error, Result};
 
@@ -269,8 +269,7 @@ fn index<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<SymbolIndex> {
             _ => N_UNDF,
         })
         .collect();
-    let mut idx = SymbolIndex::with_arena(source, strings, count as usize);
-    idx.kind = SymbolKind::Elf;
+    let mut entries = Vec::with_capacity(count as usize);
     // Stream the table through a small buffer (it can be tens of MB).
     const CHUNK_SYMS: u64 = 4096;
     let mut buf = vec![0u8; (CHUNK_SYMS * symsize) as usize];
@@ -290,10 +289,15 @@ fn index<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<SymbolIndex> {
         }
         for raw in buf[..bytes].chunks_exact(symsize as usize) {
             let s = decode(raw, is64, le);
-            add_symbol(&mut idx, &s, &kinds);
+            if let Some(e) = entry_of(&strings, &s, &kinds) {
+                entries.push(e);
+            }
         }
         done += n;
     }
+    // A later duplicate overwrites, as FreeBSD's nlist does.
+    let mut idx = SymbolIndex::from_entries(source, strings, entries, true);
+    idx.kind = SymbolKind::Elf;
     Ok(idx)
 }
 
@@ -348,16 +352,13 @@ fn decode(b: &[u8], is64: bool, le: bool) -> RawSym {
 }
 
 #[inline]
-fn add_symbol(idx: &mut SymbolIndex, s: &RawSym, kinds: &[u8]) {
+fn entry_of(strings: &[u8], s: &RawSym, kinds: &[u8]) -> Option<Entry> {
     let start = s.name as usize;
-    let Some(tail) = idx.arena.get(start..) else {
-        return;
-    };
-    let Some(len) = tail.iter().position(|&b| b == 0) else {
-        return; // unterminated name at the end of the table
-    };
-    if len == 0 || len > MAX_NAME_LEN || std::str::from_utf8(&tail[..len]).is_err() {
-        return;
+    let tail = strings.get(start..)?;
+    // An unterminated name at the end of the table is dropped.
+    let len = memchr::memchr(0, tail)?;
+    if !valid_name(&tail[..len]) {
+        return None;
     }
     let n_type = match s.shndx {
         x if x as u32 == section_header::SHN_UNDEF => N_UNDF,
@@ -377,13 +378,12 @@ fn add_symbol(idx: &mut SymbolIndex, s: &RawSym, kinds: &[u8]) {
     } else {
         n_type
     };
-    idx.add_span(
+    Entry::new(
         start,
         len,
         Symbol {
             value: s.value,
             n_type,
         },
-        true,
-    );
+    )
 }

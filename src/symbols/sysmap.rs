@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Read};
 
-use super::{Symbol, SymbolIndex, SymbolKind, MAX_NAME_LEN};
+use super::{valid_name, Entry, Symbol, SymbolIndex, SymbolKind};
 use crate::abi::{N_ABS, N_BSS, N_COMM, N_DATA, N_EXT, N_TEXT, N_UNDF};
 use crate::error::{Error, Result};
 
@@ -160,15 +160,12 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
     let mut first_bad: Option<(usize, usize, usize)> = None; // (line number, start, end)
     let mut nonzero = false;
     let mut modules = false;
-    let mut spans: Vec<(u32, u32, u64, u8)> = Vec::with_capacity(guess);
+    let mut spans: Vec<Entry> = Vec::with_capacity(guess);
     let mut pos = 0usize;
     let mut lineno = 0usize;
     while pos < text.len() {
         lineno += 1;
-        let end = text[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(text.len(), |i| pos + i);
+        let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
         let mut line_end = end;
         if line_end > pos && text[line_end - 1] == b'\r' {
             line_end -= 1;
@@ -176,20 +173,21 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
         let line = &text[pos..line_end];
         let blank = line.iter().all(|&b| is_space(b));
         if !blank {
-            let parsed = parse_line(line).filter(|&(_, _, ns, ne, _)| {
-                ne - ns <= MAX_NAME_LEN && std::str::from_utf8(&line[ns..ne]).is_ok()
-            });
+            let parsed =
+                parse_line(line).filter(|&(_, _, ns, ne, _)| valid_name(&line[ns..ne]));
             match parsed {
                 Some((value, letter, ns, ne, module)) => {
                     good += 1;
                     nonzero |= value != 0;
                     modules |= module;
-                    spans.push((
-                        (pos + ns) as u32,
-                        (ne - ns) as u32,
+                    let sym = Symbol {
                         value,
-                        letter_to_ntype(letter),
-                    ));
+                        n_type: letter_to_ntype(letter),
+                    };
+                    // Entry::new only fails beyond 4 GiB, refused above.
+                    if let Some(e) = Entry::new(pos + ns, ne - ns, sym) {
+                        spans.push(e);
+                    }
                 }
                 None => {
                     bad += 1;
@@ -232,10 +230,8 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
             )
         }));
     }
-    let mut idx = SymbolIndex::with_arena(source, text, spans.len());
-    for (off, len, value, n_type) in spans {
-        idx.add_span(off as usize, len as usize, Symbol { value, n_type }, false);
-    }
+    // Kernel symbols come before module ones: the first definition wins.
+    let mut idx = SymbolIndex::from_entries(source, text, spans, false);
     idx.kind = if live || modules {
         SymbolKind::Kallsyms
     } else {
