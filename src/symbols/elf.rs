@@ -13,7 +13,7 @@ use goblin::elf::header::{self, Header};
 use goblin::elf::section_header::{self, SectionHeader};
 use goblin::elf::sym;
 
-use super::{valid_name, Entry, Symbol, SymbolIndex, SymbolKind};
+use super::{valid_name, Builder, Symbol, SymbolIndex, SymbolKind};
 use crate::abi::{N_ABS, N_BSS, N_DATA, N_EXT, N_FN, N_TEXT, N_UNDF};
 use crate::error::{Error, Result};
 
@@ -269,7 +269,7 @@ fn index<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<SymbolIndex> {
             _ => N_UNDF,
         })
         .collect();
-    let mut entries = Vec::with_capacity(count as usize);
+    let mut b = Builder::with_capacity(count as usize);
     // Stream the table through a small buffer (it can be tens of MB).
     const CHUNK_SYMS: u64 = 4096;
     let mut buf = vec![0u8; (CHUNK_SYMS * symsize) as usize];
@@ -289,14 +289,12 @@ fn index<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<SymbolIndex> {
         }
         for raw in buf[..bytes].chunks_exact(symsize as usize) {
             let s = decode(raw, is64, le);
-            if let Some(e) = entry_of(&strings, &s, &kinds) {
-                entries.push(e);
-            }
+            add_symbol(&mut b, &strings, &s, &kinds);
         }
         done += n;
     }
     // A later duplicate overwrites, as FreeBSD's nlist does.
-    let mut idx = SymbolIndex::from_entries(source, strings, entries, true);
+    let mut idx = b.finish(source, strings, true);
     idx.kind = SymbolKind::Elf;
     Ok(idx)
 }
@@ -352,13 +350,18 @@ fn decode(b: &[u8], is64: bool, le: bool) -> RawSym {
 }
 
 #[inline]
-fn entry_of(strings: &[u8], s: &RawSym, kinds: &[u8]) -> Option<Entry> {
+fn add_symbol(b: &mut Builder, strings: &[u8], s: &RawSym, kinds: &[u8]) {
     let start = s.name as usize;
-    let tail = strings.get(start..)?;
+    let Some(tail) = strings.get(start..) else {
+        return;
+    };
     // An unterminated name at the end of the table is dropped.
-    let len = memchr::memchr(0, tail)?;
-    if !valid_name(&tail[..len]) {
-        return None;
+    let Some(len) = memchr::memchr(0, tail) else {
+        return;
+    };
+    let name = &tail[..len];
+    if !valid_name(name) {
+        return;
     }
     let n_type = match s.shndx {
         x if x as u32 == section_header::SHN_UNDEF => N_UNDF,
@@ -378,12 +381,12 @@ fn entry_of(strings: &[u8], s: &RawSym, kinds: &[u8]) -> Option<Entry> {
     } else {
         n_type
     };
-    Entry::new(
+    b.push(
         start,
-        len,
+        name,
         Symbol {
             value: s.value,
             n_type,
         },
-    )
+    );
 }

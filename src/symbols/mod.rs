@@ -172,58 +172,20 @@ impl SymbolIndex {
     /// `replace`: a later duplicate wins (ELF), else the first one does (kallsyms).
     /// The entries are inserted in home-slot order, so the table is written front to back
     /// instead of at random (several times faster for kernel-sized tables).
+    #[cfg(test)]
     pub(crate) fn from_entries(
         source: impl Into<String>,
         arena: Vec<u8>,
         entries: Vec<Entry>,
         replace: bool,
     ) -> Self {
-        let mut idx = SymbolIndex::new(source);
-        idx.arena = arena;
-        let entries: Vec<Entry> = entries
-            .into_iter()
-            .filter(|e| e.range().end <= idx.arena.len())
-            .collect();
-        let n = entries.len().min(u32::MAX as usize - 1);
-        let cap = capacity_for(n);
-        let bits = cap.trailing_zeros();
-        let mut items: Vec<u64> = entries[..n]
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (hash(&idx.arena[e.range()]) & HI) | i as u64)
-            .collect();
-        radix_sort_top(&mut items, bits);
-        idx.entries = entries;
-        idx.slots = vec![0u64; cap];
-        let mask = cap - 1;
-        for item in items {
-            let i = (item & !HI) as usize;
-            let tag = item & HI;
-            let mut s = home(item, cap);
-            loop {
-                let v = idx.slots[s];
-                if v == 0 {
-                    idx.slots[s] = tag | (i as u64 + 1);
-                    break;
-                }
-                if v & HI == tag {
-                    let j = (v as u32 - 1) as usize;
-                    if idx.arena[idx.entries[j].range()] == idx.arena[idx.entries[i].range()] {
-                        // Same name: equal hashes sort by entry number, so j < i.
-                        let loser = if replace {
-                            idx.slots[s] = tag | (i as u64 + 1);
-                            j
-                        } else {
-                            i
-                        };
-                        idx.mark_dead(loser);
-                        break;
-                    }
-                }
-                s = (s + 1) & mask;
+        let mut b = Builder::with_capacity(entries.len());
+        for e in entries {
+            if let Some(name) = arena.get(e.range()) {
+                b.push_entry(e, name);
             }
         }
-        idx
+        b.finish(source, arena, replace)
     }
 
     fn mark_dead(&mut self, i: usize) {
@@ -378,6 +340,78 @@ impl SymbolIndex {
                     },
                 )
             })
+    }
+}
+
+/// Collects entries with their hashes while a builder walks a file (the name is in cache
+/// then), and builds the table once at the end.
+pub(crate) struct Builder {
+    entries: Vec<Entry>,
+    /// (hash & HI) | entry number
+    items: Vec<u64>,
+}
+
+impl Builder {
+    pub(crate) fn with_capacity(n: usize) -> Builder {
+        Builder {
+            entries: Vec::with_capacity(n),
+            items: Vec::with_capacity(n),
+        }
+    }
+
+    /// Adds `name` (which is `arena[off..off+len]` of the final arena).
+    #[inline]
+    pub(crate) fn push(&mut self, off: usize, name: &[u8], sym: Symbol) {
+        if let Some(e) = Entry::new(off, name.len(), sym) {
+            self.push_entry(e, name);
+        }
+    }
+
+    #[inline]
+    fn push_entry(&mut self, e: Entry, name: &[u8]) {
+        if self.entries.len() < u32::MAX as usize - 1 {
+            self.items.push((hash(name) & HI) | self.entries.len() as u64);
+            self.entries.push(e);
+        }
+    }
+
+    pub(crate) fn finish(self, source: impl Into<String>, arena: Vec<u8>, replace: bool) -> SymbolIndex {
+        let Builder { entries, mut items } = self;
+        let mut idx = SymbolIndex::new(source);
+        idx.arena = arena;
+        let cap = capacity_for(entries.len());
+        radix_sort_top(&mut items, cap.trailing_zeros());
+        idx.entries = entries;
+        idx.slots = vec![0u64; cap];
+        let mask = cap - 1;
+        for item in items {
+            let i = (item & !HI) as usize;
+            let tag = item & HI;
+            let mut s = home(item, cap);
+            loop {
+                let v = idx.slots[s];
+                if v == 0 {
+                    idx.slots[s] = tag | (i as u64 + 1);
+                    break;
+                }
+                if v & HI == tag {
+                    let j = (v as u32 - 1) as usize;
+                    if idx.arena.get(idx.entries[j].range()) == idx.arena.get(idx.entries[i].range()) {
+                        // Same name: equal hashes sort by entry number, so j < i.
+                        let loser = if replace {
+                            idx.slots[s] = tag | (i as u64 + 1);
+                            j
+                        } else {
+                            i
+                        };
+                        idx.mark_dead(loser);
+                        break;
+                    }
+                }
+                s = (s + 1) & mask;
+            }
+        }
+        idx
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Read};
 
-use super::{valid_name, Entry, Symbol, SymbolIndex, SymbolKind};
+use super::{valid_name, Builder, Symbol, SymbolIndex, SymbolKind};
 use crate::abi::{N_ABS, N_BSS, N_COMM, N_DATA, N_EXT, N_TEXT, N_UNDF};
 use crate::error::{Error, Result};
 
@@ -160,7 +160,7 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
     let mut first_bad: Option<(usize, usize, usize)> = None; // (line number, start, end)
     let mut nonzero = false;
     let mut modules = false;
-    let mut spans: Vec<Entry> = Vec::with_capacity(guess);
+    let mut b = Builder::with_capacity(guess);
     let mut pos = 0usize;
     let mut lineno = 0usize;
     while pos < text.len() {
@@ -184,10 +184,7 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
                         value,
                         n_type: letter_to_ntype(letter),
                     };
-                    // Entry::new only fails beyond 4 GiB, refused above.
-                    if let Some(e) = Entry::new(pos + ns, ne - ns, sym) {
-                        spans.push(e);
-                    }
+                    b.push(pos + ns, &line[ns..ne], sym);
                 }
                 None => {
                     bad += 1;
@@ -231,7 +228,7 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
         }));
     }
     // Kernel symbols come before module ones: the first definition wins.
-    let mut idx = SymbolIndex::from_entries(source, text, spans, false);
+    let mut idx = b.finish(source, text, false);
     idx.kind = if live || modules {
         SymbolKind::Kallsyms
     } else {
