@@ -28,7 +28,48 @@ fn kallsyms(name: &str) -> Option<u64> {
     })
 }
 
+/// With kernel.kptr_restrict=2 kallsyms shows zeros: kvm_nlist must fail saying so (never
+/// return address 0 as found) and kvm_kerndisp is 0 (unknown).
+fn hidden() {
+    let mut failures = 0;
+    match Kvm::open(OpenArgs {
+        flags: libc::O_RDONLY,
+        ..Default::default()
+    }) {
+        Ok(kd) => {
+            let mut st = kd.lock();
+            match st.nlist(&[b"linux_banner"]) {
+                Err(e) => check(
+                    e.to_string().contains("kptr_restrict = 2"),
+                    format!("hidden kallsyms: kvm_nlist error: {}", e),
+                    &mut failures,
+                ),
+                Ok(v) => check(
+                    false,
+                    format!("hidden kallsyms: kvm_nlist returned {:x?}", v),
+                    &mut failures,
+                ),
+            }
+            let d = st.kerndisp();
+            check(
+                d == 0,
+                format!("hidden kallsyms: kvm_kerndisp {:#x}", d),
+                &mut failures,
+            );
+        }
+        Err(e) => check(false, format!("kvm_open: {}", e), &mut failures),
+    }
+    if failures == 0 {
+        println!("KCORE-PROBE: PASS hidden");
+    } else {
+        println!("KCORE-PROBE: FAIL hidden ({} checks failed)", failures);
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--hidden") {
+        return hidden();
+    }
     let mut failures = 0;
     let version = std::fs::read("/proc/version").unwrap_or_default();
     let kd = match Kvm::open(OpenArgs {
@@ -168,6 +209,54 @@ fn main() {
         Err(e) => check(false, format!("open /proc/kcore: {}", e), &mut failures),
     }
     drop(st);
+    // A link-time System.map as execfile: values move by the running kernel's displacement.
+    if let (Some(b), Some(t)) = (banner, text) {
+        let disp = t.value.wrapping_sub(X86_64_LINK_TEXT);
+        let map = format!(
+            "{:016x} T _text\n{:016x} D linux_banner\n",
+            X86_64_LINK_TEXT,
+            b.value.wrapping_sub(disp)
+        );
+        let path = "/linktime.System.map";
+        let r = std::fs::write(path, map)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                Kvm::open(OpenArgs {
+                    execfile: Some(std::ffi::OsStr::new(path)),
+                    flags: libc::O_RDONLY,
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())
+            });
+        match r {
+            Ok(kd) => {
+                let mut st = kd.lock();
+                let got = st.nlist(&[b"linux_banner"]).ok().and_then(|v| v[0]);
+                check(
+                    got.map(|s| s.value) == Some(b.value),
+                    format!(
+                        "link-time System.map relocated by {:#x}: linux_banner {:x?}",
+                        disp,
+                        got.map(|s| s.value)
+                    ),
+                    &mut failures,
+                );
+                let mut buf = vec![0u8; version.len()];
+                let ok = got.is_some_and(|s| st.read(s.value, &mut buf).ok() == Some(buf.len()))
+                    && buf == version;
+                check(
+                    ok,
+                    "kvm_read through the relocated symbol == /proc/version".into(),
+                    &mut failures,
+                );
+            }
+            Err(e) => check(
+                false,
+                format!("kvm_open with System.map: {}", e),
+                &mut failures,
+            ),
+        }
+    }
     // kvm_write on the live system: refused.
     match Kvm::open(OpenArgs {
         flags: libc::O_RDWR,

@@ -370,12 +370,18 @@ impl Builder {
     #[inline]
     fn push_entry(&mut self, e: Entry, name: &[u8]) {
         if self.entries.len() < u32::MAX as usize - 1 {
-            self.items.push((hash(name) & HI) | self.entries.len() as u64);
+            self.items
+                .push((hash(name) & HI) | self.entries.len() as u64);
             self.entries.push(e);
         }
     }
 
-    pub(crate) fn finish(self, source: impl Into<String>, arena: Vec<u8>, replace: bool) -> SymbolIndex {
+    pub(crate) fn finish(
+        self,
+        source: impl Into<String>,
+        arena: Vec<u8>,
+        replace: bool,
+    ) -> SymbolIndex {
         let Builder { entries, mut items } = self;
         let mut idx = SymbolIndex::new(source);
         idx.arena = arena;
@@ -396,7 +402,9 @@ impl Builder {
                 }
                 if v & HI == tag {
                     let j = (v as u32 - 1) as usize;
-                    if idx.arena.get(idx.entries[j].range()) == idx.arena.get(idx.entries[i].range()) {
+                    if idx.arena.get(idx.entries[j].range())
+                        == idx.arena.get(idx.entries[i].range())
+                    {
                         // Same name: equal hashes sort by entry number, so j < i.
                         let loser = if replace {
                             idx.slots[s] = tag | (i as u64 + 1);
@@ -544,7 +552,10 @@ mod tests {
     #[test]
     fn bulk_build_duplicates() {
         let arena = b"alphabetagammaalpha".to_vec();
-        let sym = |v| Symbol { value: v, n_type: 4 };
+        let sym = |v| Symbol {
+            value: v,
+            n_type: 4,
+        };
         let es = || {
             vec![
                 Entry::new(0, 5, sym(1)).unwrap(),

@@ -13,17 +13,19 @@ pub const PROC_KALLSYMS: &str = "/proc/kallsyms";
 const DEBIAN_PLACEHOLDER: &[u8] = b"The real System.map is in";
 
 /// nm's type letter -> a.out n_type (upper case = global, which a.out calls external).
+/// Read-only data counts as text, as FreeBSD's nlist does for non-writable sections.
 pub fn letter_to_ntype(c: u8) -> u8 {
     let base = match c.to_ascii_lowercase() {
         b'a' => N_ABS,
-        b't' | b'w' | b'r' => N_TEXT,
-        b'd' | b'g' | b'v' => N_DATA,
+        b't' | b'w' | b'r' | b'i' => N_TEXT,
+        b'd' | b'g' | b'v' | b'p' | b'u' => N_DATA,
         b'b' | b's' => N_BSS,
         b'c' => N_COMM,
+        // U (undefined), N (debugging), ? (unknown): listed but no place in the kernel.
         _ => N_UNDF,
     };
-    // Weak symbols (W/w, V/v) are global bindings whatever the letter's case.
-    if c.is_ascii_uppercase() || matches!(c, b'w' | b'v') {
+    // Weak (W/w, V/v) and unique (u) symbols are global bindings whatever the case.
+    if c.is_ascii_uppercase() || matches!(c, b'w' | b'v' | b'u') {
         base | N_EXT
     } else {
         base
@@ -129,6 +131,7 @@ fn excerpt_n(line: &[u8], max: usize) -> String {
 
 /// Builds an index from a System.map or kallsyms text. `live`: the text is /proc/kallsyms.
 /// The text becomes the index's name arena (no per-line allocation).
+/// On the live kernel every found symbol is N_TEXT, as FreeBSD's kldsym lookup reports.
 pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex> {
     if let Some(p) = find(&text[..text.len().min(4096)], DEBIAN_PLACEHOLDER) {
         let start = text[..p]
@@ -160,6 +163,7 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
     let mut first_bad: Option<(usize, usize, usize)> = None; // (line number, start, end)
     let mut nonzero = false;
     let mut modules = false;
+    let mut text_value = None;
     let mut b = Builder::with_capacity(guess);
     let mut pos = 0usize;
     let mut lineno = 0usize;
@@ -173,8 +177,7 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
         let line = &text[pos..line_end];
         let blank = line.iter().all(|&b| is_space(b));
         if !blank {
-            let parsed =
-                parse_line(line).filter(|&(_, _, ns, ne, _)| valid_name(&line[ns..ne]));
+            let parsed = parse_line(line).filter(|&(_, _, ns, ne, _)| valid_name(&line[ns..ne]));
             match parsed {
                 Some((value, letter, ns, ne, module)) => {
                     good += 1;
@@ -182,8 +185,15 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
                     modules |= module;
                     let sym = Symbol {
                         value,
-                        n_type: letter_to_ntype(letter),
+                        n_type: if live {
+                            N_TEXT
+                        } else {
+                            letter_to_ntype(letter)
+                        },
                     };
+                    if &line[ns..ne] == b"_text" {
+                        text_value = Some(value);
+                    }
                     b.push(pos + ns, &line[ns..ne], sym);
                 }
                 None => {
@@ -229,7 +239,13 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
     }
     // Kernel symbols come before module ones: the first definition wins.
     let mut idx = b.finish(source, text, false);
-    idx.kind = if live || modules {
+    // Run-time addresses: the live file, module symbols (only kallsyms lists them), or an
+    // x86_64 `_text` away from its link address (a KASLR kernel's kallsyms).
+    let relocated = text_value.is_some_and(|t| {
+        (0xffff_ffff_8000_0000..0xffff_ffff_c000_0000).contains(&t)
+            && t != crate::live::kcore::X86_64_LINK_TEXT
+    });
+    idx.kind = if live || modules || relocated {
         SymbolKind::Kallsyms
     } else {
         SymbolKind::SystemMap

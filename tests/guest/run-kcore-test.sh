@@ -2,7 +2,8 @@
 # run-kcore-test.sh [PROBE_BINARY]
 # Boots Debian's kernel under qemu TCG (as shared/tools/linux-dumps/make-dumps.sh does) with a
 # busybox initramfs whose /init runs our static examples/kcore_probe (kvm_nlist linux_banner +
-# kvm_read from /proc/kcore, compared with /proc/version) and powers off. One boot, ~20 s.
+# kvm_read from /proc/kcore, compared with /proc/version), then again with kptr_restrict=2
+# (kallsyms zeros: a clear error), and powers off. One boot, ~20 s.
 # Exit 0: PASS; 1: FAIL; 77: skipped (prints "skipped: <reason>").
 # Env: KVM_GUEST_KERNEL (a bzImage; default /boot/vmlinuz-*-amd64, else $KVM_LINUX_DUMPS/vmlinuz).
 set -euo pipefail
@@ -48,6 +49,8 @@ echo "KCORE-GUEST: $(cat /proc/version)"
 echo "KCORE-GUEST: kptr_restrict=$(cat /proc/sys/kernel/kptr_restrict)"
 /bin/kcore_probe
 echo "KCORE-GUEST: probe exited with $?"
+echo 2 > /proc/sys/kernel/kptr_restrict
+/bin/kcore_probe --hidden
 poweroff -f
 EOF
 chmod 755 "$R/init"
@@ -62,7 +65,8 @@ timeout 300 qemu-system-x86_64 -accel tcg -m 256M -smp 1 -cpu max,la57=off -nogr
 T1=$(date +%s)
 grep -a -E '^KCORE-(GUEST|PROBE):' "$WORK/console.log" | tr -d '\r' || true
 echo "guest run: $((T1 - T0)) s, kernel $KERNEL"
-if grep -a -q '^KCORE-PROBE: PASS' "$WORK/console.log"; then
+if grep -a -q '^KCORE-PROBE: PASS$' "$WORK/console.log" &&
+	grep -a -q '^KCORE-PROBE: PASS hidden' "$WORK/console.log"; then
 	echo "PASS"
 	exit 0
 fi
