@@ -63,14 +63,15 @@ timeout 300 qemu-system-x86_64 -accel tcg -m 256M -smp 1 -cpu max,la57=off -nogr
 	-append "console=ttyS0 panic=-1 quiet" -serial "file:$WORK/console.log" \
 	</dev/null >"$WORK/qemu.out" 2>&1 || true
 T1=$(date +%s)
-grep -a -E '^KCORE-(GUEST|PROBE):' "$WORK/console.log" | tr -d '\r' || true
+tr -d '\r' < "$WORK/console.log" > "$WORK/console.txt"
+grep -a -E '^KCORE-(GUEST|PROBE):' "$WORK/console.txt" || true
 echo "guest run: $((T1 - T0)) s, kernel $KERNEL"
-if grep -a -q '^KCORE-PROBE: PASS$' "$WORK/console.log" &&
-	grep -a -q '^KCORE-PROBE: PASS hidden' "$WORK/console.log"; then
+if grep -a -q '^KCORE-PROBE: PASS$' "$WORK/console.txt" &&
+	grep -a -q '^KCORE-PROBE: PASS hidden$' "$WORK/console.txt"; then
 	echo "PASS"
 	exit 0
 fi
 echo "FAIL: no PASS line from the guest; console tail:"
-tail -20 "$WORK/console.log" | tr -d '\r'
+tail -20 "$WORK/console.txt"
 cat "$WORK/qemu.out"
 exit 1
