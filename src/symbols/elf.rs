@@ -13,7 +13,7 @@ use goblin::elf::header::{self, Header};
 use goblin::elf::section_header::{self, SectionHeader};
 use goblin::elf::sym;
 
-use super::{valid_name, Builder, Symbol, SymbolIndex, SymbolKind};
+use super::{scan_cstr, Builder, Entry, Symbol, SymbolIndex, SymbolKind, MAX_NAME_LEN};
 use crate::abi::{N_ABS, N_BSS, N_DATA, N_EXT, N_FN, N_TEXT, N_UNDF};
 use crate::error::{Error, Result};
 
@@ -352,15 +352,14 @@ fn decode(b: &[u8], is64: bool, le: bool) -> RawSym {
 #[inline]
 fn add_symbol(b: &mut Builder, strings: &[u8], s: &RawSym, kinds: &[u8]) {
     let start = s.name as usize;
-    let Some(tail) = strings.get(start..) else {
-        return;
-    };
     // An unterminated name at the end of the table is dropped.
-    let Some(len) = memchr::memchr(0, tail) else {
+    let Some((len, h, ascii)) = scan_cstr(strings, start) else {
         return;
     };
-    let name = &tail[..len];
-    if !valid_name(name) {
+    if len == 0
+        || len > MAX_NAME_LEN
+        || (!ascii && std::str::from_utf8(&strings[start..start + len]).is_err())
+    {
         return;
     }
     let n_type = match s.shndx {
@@ -381,12 +380,14 @@ fn add_symbol(b: &mut Builder, strings: &[u8], s: &RawSym, kinds: &[u8]) {
     } else {
         n_type
     };
-    b.push(
+    if let Some(e) = Entry::new(
         start,
-        name,
+        len,
         Symbol {
             value: s.value,
             n_type,
         },
-    );
+    ) {
+        b.push_hashed(e, h);
+    }
 }

@@ -95,25 +95,78 @@ pub struct SymbolIndex {
     pub first_skipped_line: usize,
 }
 
+const K: u64 = 0x9e37_79b9_7f4a_7c15;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+#[inline]
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(23) ^ w).wrapping_mul(K)
+}
+
+#[inline]
+fn finish_hash(h: u64, len: usize) -> u64 {
+    // One more round so the last word's bits reach the top, which picks the slot.
+    let h = mix(h, len as u64);
+    (h ^ (h >> 29)).wrapping_mul(K)
+}
+
 /// Word-at-a-time multiplicative hash (FxHash-like): names are short and not adversarial,
-/// build speed matters. The high bits are the well-mixed ones; slots use them.
+/// build speed matters. Words are little-endian, the last one zero-padded.
 #[inline]
 fn hash(name: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = (name.len() as u64).wrapping_mul(K);
+    let mut h = K;
     let mut chunks = name.chunks_exact(8);
     for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h.rotate_left(23) ^ w).wrapping_mul(K);
+        h = mix(
+            h,
+            u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+        );
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut t = [0u8; 8];
         t[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(t)).wrapping_mul(K);
+        h = mix(h, u64::from_le_bytes(t));
     }
-    // One more round so the last word's bits reach the top.
-    (h ^ (h >> 29)).wrapping_mul(K)
+    finish_hash(h, name.len())
+}
+
+/// The NUL-terminated name at `s[start..]` in one pass: (length, hash, all ASCII).
+/// None when `start` is outside `s` or the name is unterminated.
+#[inline]
+pub(crate) fn scan_cstr(s: &[u8], start: usize) -> Option<(usize, u64, bool)> {
+    let tail = s.get(start..)?;
+    let mut h = K;
+    let mut seen = 0u64;
+    let mut i = 0;
+    while let Some(c) = tail.get(i..i + 8) {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // The lowest flagged byte is the first zero byte (higher flags may be borrows).
+        let z = w.wrapping_sub(ONES) & !w & HIGHS;
+        if z != 0 {
+            let n = (z.trailing_zeros() / 8) as usize;
+            if n > 0 {
+                let part = w & ((1u64 << (8 * n)) - 1);
+                h = mix(h, part);
+                seen |= part;
+            }
+            return Some((i + n, finish_hash(h, i + n), seen & HIGHS == 0));
+        }
+        h = mix(h, w);
+        seen |= w;
+        i += 8;
+    }
+    let rest = &tail[i..];
+    let n = memchr::memchr(0, rest)?;
+    if n > 0 {
+        let mut t = [0u8; 8];
+        t[..n].copy_from_slice(&rest[..n]);
+        let part = u64::from_le_bytes(t);
+        h = mix(h, part);
+        seen |= part;
+    }
+    Some((i + n, finish_hash(h, i + n), seen & HIGHS == 0))
 }
 
 /// Slot count for `n` entries: load factor at most 0.7 (linear probing stays short).
@@ -369,9 +422,14 @@ impl Builder {
 
     #[inline]
     fn push_entry(&mut self, e: Entry, name: &[u8]) {
+        self.push_hashed(e, hash(name));
+    }
+
+    /// Adds an entry whose name hash the caller computed (`scan_cstr`).
+    #[inline]
+    pub(crate) fn push_hashed(&mut self, e: Entry, h: u64) {
         if self.entries.len() < u32::MAX as usize - 1 {
-            self.items
-                .push((hash(name) & HI) | self.entries.len() as u64);
+            self.items.push((h & HI) | self.entries.len() as u64);
             self.entries.push(e);
         }
     }
@@ -583,6 +641,37 @@ mod tests {
         assert_eq!(last.len(), 103);
         assert_eq!(last.get_raw("n77").unwrap().value, 77);
         assert_eq!(last.get_raw("beta").unwrap().value, 2);
+    }
+
+    #[test]
+    fn scan_matches_hash() {
+        let mut s = Vec::new();
+        let names: Vec<String> = (0..37)
+            .map(|i| "abcdefghijklmnopqrstuvwxyz0123456789_"[..i].to_string())
+            .collect();
+        let mut offs = Vec::new();
+        for n in &names {
+            offs.push(s.len());
+            s.extend_from_slice(n.as_bytes());
+            s.push(0);
+        }
+        s.extend_from_slice("bj\u{f6}rn\0".as_bytes());
+        for (n, &o) in names.iter().zip(&offs) {
+            assert_eq!(
+                scan_cstr(&s, o),
+                Some((n.len(), hash(n.as_bytes()), true)),
+                "{:?}",
+                n
+            );
+        }
+        let o = offs[36] + 37;
+        assert_eq!(
+            scan_cstr(&s, o),
+            Some((6, hash("bj\u{f6}rn".as_bytes()), false))
+        );
+        assert_eq!(scan_cstr(b"abc", 0), None);
+        assert_eq!(scan_cstr(b"abc", 4), None);
+        assert_eq!(scan_cstr(b"abcdefghij", 0), None);
     }
 
     #[test]
