@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use kvm::abi::{self, KinfoProc};
 use kvm::proc::linux_procfs::{Options, ProcFs};
 use kvm::{ArgvKind, Kvm, OpenArgs};
+use rustix::process::Signal;
 
 const HELPER_ENV: &str = "LIVE_PROCS_HELPER";
 const P_STOPPED_TRACE: i64 = 0x40000;
@@ -64,12 +65,18 @@ impl Drop for Kid {
     }
 }
 
+fn signal(pid: i32, sig: Signal) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(p, sig);
+    }
+}
+
 /// Kills every process of session `sid` except ourselves (children of a reaped session leader
 /// are reparented and must not outlive the test).
 fn kill_session(sid: i32) {
     for (pid, f) in all_stats() {
         if field_sid(&f) == sid && pid != std::process::id() as i32 {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            signal(pid, Signal::KILL);
         }
     }
 }
@@ -647,10 +654,7 @@ fn stopped_and_traced_states() {
     let kid = Kid::spawn(&mut sleeper());
     let pid = kid.pid();
     wait_comm(pid, "sleep");
-    Command::new("kill")
-        .args(["-STOP", &pid.to_string()])
-        .status()
-        .unwrap();
+    signal(pid, Signal::STOP);
     wait_until("the stop", || {
         stat_of(&format!("/proc/{pid}/stat")).is_some_and(|(_, f)| f[0] == "T")
     });
@@ -659,10 +663,7 @@ fn stopped_and_traced_states() {
     assert_eq!(k.ki_stat, abi::SSTOP);
     assert_ne!(k.ki_flag & abi::P_STOPPED_SIG, 0);
     assert_eq!(k.ki_flag & P_STOPPED_TRACE, 0);
-    Command::new("kill")
-        .args(["-CONT", &pid.to_string()])
-        .status()
-        .unwrap();
+    signal(pid, Signal::CONT);
 }
 
 #[test]
