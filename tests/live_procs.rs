@@ -896,3 +896,45 @@ fn zombie_leader_with_live_thread_reports_the_thread_state() {
     assert_eq!(leader.ki_stat, abi::SZOMB);
     assert_eq!(other.ki_stat, abi::SSLEEP);
 }
+
+#[test]
+fn long_command_names_get_freebsd_length() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("test-peers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("kvmtest_long_command_name");
+    let _ = std::fs::remove_file(&link);
+    let sleep = ["/usr/bin/sleep", "/bin/sleep"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap();
+    std::os::unix::fs::symlink(sleep, &link).unwrap();
+    let kid = Kid::spawn(Command::new(&link).arg("1000"));
+    let pid = kid.pid();
+    wait_comm(pid, "kvmtest_long_co");
+    let kd = open();
+    let k = procs(&kd, abi::KERN_PROC_PID, pid)[0];
+    assert_eq!(
+        cstr(&k.ki_comm),
+        b"kvmtest_long_comman",
+        "19 bytes, as FreeBSD keeps"
+    );
+    assert_eq!(
+        cstr(&k.ki_tdname),
+        b"kvmtest_long_co",
+        "the thread name stays Linux's"
+    );
+    // A 15-byte name whose argv[0] says something else keeps its 15 bytes.
+    let link15 = dir.join("kvmtest_other15");
+    let _ = std::fs::remove_file(&link15);
+    std::os::unix::fs::symlink(sleep, &link15).unwrap();
+    let other = Kid::spawn(
+        Command::new(&link15)
+            .arg0("unrelated_argv0_name")
+            .arg("1000"),
+    );
+    wait_comm(other.pid(), "kvmtest_other15");
+    let o = procs(&kd, abi::KERN_PROC_PID, other.pid())[0];
+    assert_eq!(cstr(&o.ki_comm), b"kvmtest_other15");
+}

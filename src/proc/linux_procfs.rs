@@ -429,10 +429,32 @@ fn read_process(ctx: &Ctx, b: &mut Bufs, pid: i32, row: &mut KinfoProc) -> Step<
             set_wchan(row, sym);
         }
     }
+    let cut_name = st.comm.len() == LINUX_COMM_MAX;
     if st.state == b'Z' && st.num_threads > 1 {
         zombie_leader_state(b, dfd, row);
     }
+    if cut_name && row.ki_flag & abi::P_SYSTEM == 0 {
+        long_comm(dfd, &mut b.small, row);
+    }
     Ok(dir)
+}
+
+/// Linux keeps 15 bytes of the command name, FreeBSD 19.
+const LINUX_COMM_MAX: usize = 15;
+
+/// A name Linux cut at 15 bytes gets FreeBSD's 19 back from argv[0] when argv[0]'s basename
+/// starts with the 15 bytes we have (pgrep/pkill match ki_comm). Costs one read, only for
+/// processes whose name is exactly 15 bytes long.
+fn long_comm(dfd: BorrowedFd<'_>, small: &mut [u8; 128], row: &mut KinfoProc) {
+    let Some(cmd) = read_small(dfd, c"cmdline", small) else {
+        return;
+    };
+    let arg0 = cmd.split(|&c| c == 0).next().unwrap_or(b"");
+    let base = arg0.rsplit(|&c| c == b'/').next().unwrap_or(b"");
+    let have = &row.ki_comm[..LINUX_COMM_MAX];
+    if base.len() > LINUX_COMM_MAX && base.starts_with(have) {
+        abi::set_cstr(&mut row.ki_comm, base);
+    }
 }
 
 /// A leader that called pthread_exit shows Z while its threads run: report a live thread's
