@@ -913,6 +913,10 @@ fn long_command_names_get_freebsd_length() {
     let kid = Kid::spawn(Command::new(&link).arg("1000"));
     let pid = kid.pid();
     wait_comm(pid, "kvmtest_long_co");
+    // exec sets the name before the argument area: wait for both.
+    wait_until("argv of the new image", || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+    });
     let kd = open();
     let k = procs(&kd, abi::KERN_PROC_PID, pid)[0];
     assert_eq!(
