@@ -7,6 +7,13 @@ use std::path::Path;
 use crate::backend::{Backend, SymbolLookup};
 use crate::error::{Error, Result};
 
+pub mod fbsd_mapped;
+pub mod freebsd_elf;
+pub mod freebsd_minidump_aarch64;
+pub mod freebsd_minidump_amd64;
+pub mod freebsd_minidump_common;
+pub mod freebsd_minidump_i386;
+
 /// How many leading bytes of the core file the probes get.
 pub const PROBE_LEN: usize = 4096;
 
@@ -17,7 +24,35 @@ pub struct Format {
 }
 
 /// The probe table, tried in order.
-pub static FORMATS: &[Format] = &[];
+pub static FORMATS: &[Format] = &[
+    Format {
+        name: "FreeBSD amd64 minidump",
+        probe: freebsd_minidump_amd64::probe,
+        open: freebsd_minidump_amd64::open,
+    },
+    Format {
+        name: "FreeBSD arm64 minidump",
+        probe: freebsd_minidump_aarch64::probe,
+        open: freebsd_minidump_aarch64::open,
+    },
+    Format {
+        name: "FreeBSD i386 minidump",
+        probe: freebsd_minidump_i386::probe,
+        open: freebsd_minidump_i386::open,
+    },
+    // After every real minidump probe: names the platform of minidumps nobody reads.
+    Format {
+        name: "FreeBSD minidump (other platform)",
+        probe: freebsd_minidump_common::probe_any,
+        open: freebsd_minidump_common::open_unsupported,
+    },
+    // Keep after the Linux ELF vmcore entry: FreeBSD full dumps are ELF cores too.
+    Format {
+        name: "FreeBSD amd64 full dump (ELF)",
+        probe: freebsd_elf::probe,
+        open: freebsd_elf::open,
+    },
+];
 
 /// Opens `file` with the first format whose probe accepts its first bytes.
 pub fn open(
