@@ -383,12 +383,15 @@ fn amd64_walk_pages_visits_exactly_the_dumped_set() {
                 | if m.flags & PG_NX == 0 { 4 } else { 0 };
             assert_eq!(p.kp_prot, want, "v{} prot at 0x{:x}", v, p.kp_kmap_vaddr);
             assert!(p.kp_offset > 0);
-            assert!(
-                at(p.kp_offset) == f.m.phys.read(p.kp_paddr, 4096),
-                "v{} kp_offset of 0x{:x}",
-                v,
-                p.kp_paddr
-            );
+            // Content at kp_offset: every page with data, and a sample of the zero pages.
+            if f.m.phys.data.contains_key(&p.kp_paddr) || p.kp_paddr % (64 * 4096) == 0 {
+                assert!(
+                    at(p.kp_offset) == f.m.phys.read(p.kp_paddr, 4096),
+                    "v{} kp_offset of 0x{:x}",
+                    v,
+                    p.kp_paddr
+                );
+            }
         }
         // Phase 2: every other dumped page once, with no kernel-map address.
         let covered: BTreeSet<u64> = expect
@@ -430,14 +433,19 @@ fn open_err(p: &Path, syms: Vec<(&'static str, u64)>) -> String {
     }
 }
 
+/// A copy of `src` cut to `len` bytes: the first 256 KiB (headers, bitmaps) are copied, the
+/// rest stays a hole (the fixtures' page data is not needed by these checks).
 fn copy_truncated(src: &Path, dst: &Path, len: u64) {
-    std::fs::copy(src, dst).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(dst)
+    use std::os::unix::fs::FileExt;
+    let head_len = len.min(256 * 1024) as usize;
+    let mut head = vec![0u8; head_len];
+    std::fs::File::open(src)
         .unwrap()
-        .set_len(len)
+        .read_exact_at(&mut head, 0)
         .unwrap();
+    let out = std::fs::File::create(dst).unwrap();
+    out.write_all_at(&head, 0).unwrap();
+    out.set_len(len).unwrap();
 }
 
 #[test]
@@ -446,7 +454,9 @@ fn damaged_files_give_precise_errors() {
     let files = amd64_files(&f, "damaged");
     let dir = TempDir::new("damaged-out");
     let v3 = &files.mini[2].1;
-    let hdr = std::fs::read(v3).unwrap()[..4096].to_vec();
+    let mut hdr = vec![0u8; 4096];
+    std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(v3).unwrap(), &mut hdr, 0)
+        .unwrap();
     let msgbufsize = u32::from_le_bytes(hdr[28..32].try_into().unwrap()) as u64;
     let bitmapsize = u32::from_le_bytes(hdr[32..36].try_into().unwrap()) as u64;
     let pmapsize = u32::from_le_bytes(hdr[36..40].try_into().unwrap()) as u64;
