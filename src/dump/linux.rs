@@ -494,3 +494,39 @@ pub fn open_elf(
         parts.nr_cpus,
     )?))
 }
+
+/// FORMATS entry: kdump-compressed file.
+pub fn open_kdump(
+    file: File,
+    path: &Path,
+    _flags: i32,
+    _syms: &mut dyn SymbolLookup,
+) -> Result<Box<dyn Backend>> {
+    let parts = crate::dump::kdump::open(map_file(&file, path)?, path)?;
+    let cpus = parts.mem.header.nr_cpus.max(0) as usize;
+    let info = parts.vmcoreinfo;
+    Ok(Box::new(LinuxDump::new(
+        Box::new(parts.mem),
+        info.as_deref(),
+        path,
+        cpus,
+    )?))
+}
+
+/// FORMATS entry: makedumpfile flattened file (read in place).
+pub fn open_flattened(
+    file: File,
+    path: &Path,
+    _flags: i32,
+    _syms: &mut dyn SymbolLookup,
+) -> Result<Box<dyn Backend>> {
+    let parts = crate::dump::flattened::open(map_file(&file, path)?, path)?;
+    let cpus = parts.mem.header.nr_cpus.max(0) as usize;
+    let info = parts.vmcoreinfo;
+    Ok(Box::new(LinuxDump::new(
+        Box::new(parts.mem),
+        info.as_deref(),
+        path,
+        cpus,
+    )?))
+}
