@@ -28,7 +28,10 @@ impl Rng {
 }
 
 fn open(core: &Path, syms: &[(&'static str, u64)]) -> Box<Kvm> {
-    let syms: Vec<(Vec<u8>, u64)> = syms.iter().map(|(n, v)| (n.as_bytes().to_vec(), *v)).collect();
+    let syms: Vec<(Vec<u8>, u64)> = syms
+        .iter()
+        .map(|(n, v)| (n.as_bytes().to_vec(), *v))
+        .collect();
     Kvm::open(OpenArgs {
         execfile: None,
         corefile: Some(core.as_os_str()),
@@ -91,7 +94,12 @@ fn main() {
         m.map(KERNBASE + 0x4000_0000 + i * 4096, pa, 4096, PG_RW);
     }
     for i in 0..512u64 {
-        m.map(KERNBASE + (i << 21), 0x4000_0000 + (i << 21), 1 << 21, PG_RW);
+        m.map(
+            KERNBASE + (i << 21),
+            0x4000_0000 + (i << 21),
+            1 << 21,
+            PG_RW,
+        );
     }
     // Sparse content: one page in 256 carries data, the rest are holes.
     for pa in (0x10_0000..RAM_END).step_by(256 * 4096) {
@@ -116,7 +124,10 @@ fn main() {
     let syms = [("kernbase", KERNBASE), ("KPML4phys", KERNBASE + 0x20_0100)];
 
     // Open time (median of 21).
-    for (name, path, s) in [("minidump v3", &mini, &[][..]), ("ELF full dump", &elf, &syms[..])] {
+    for (name, path, s) in [
+        ("minidump v3", &mini, &[][..]),
+        ("ELF full dump", &elf, &syms[..]),
+    ] {
         let mut ts: Vec<Duration> = (0..21)
             .map(|_| {
                 let t = Instant::now();
@@ -127,7 +138,11 @@ fn main() {
             })
             .collect();
         ts.sort();
-        println!("open {:14}: median {:8.3} ms (target < 5 ms)", name, ts[10].as_secs_f64() * 1e3);
+        println!(
+            "open {:14}: median {:8.3} ms (target < 5 ms)",
+            name,
+            ts[10].as_secs_f64() * 1e3
+        );
     }
 
     // Sample pages: kernel-map VAs (4 KiB and 2 MiB mappings) and direct-map VAs.
@@ -167,19 +182,50 @@ fn main() {
         for (i, &va) in kva.iter().enumerate().take(2000) {
             kmini.lock().read(va, &mut a).unwrap();
             fmini.read_exact_at(&mut b, mini_off(kpa[i])).unwrap();
-            assert!(a == b && a == m.phys.read(kpa[i], 4096), "minidump content at 0x{:x}", va);
+            assert!(
+                a == b && a == m.phys.read(kpa[i], 4096),
+                "minidump content at 0x{:x}",
+                va
+            );
             kelf.lock().read(va, &mut a).unwrap();
             felf.read_exact_at(&mut b, elf_off(kpa[i])).unwrap();
             assert!(a == b, "ELF content at 0x{:x}", va);
         }
     }
     let cases: Vec<(&str, &Kvm, &std::fs::File, Vec<u64>, Vec<u64>)> = vec![
-        ("minidump kmap", &kmini, &fmini, kva.clone(), kpa.iter().map(|&p| mini_off(p)).collect()),
-        ("minidump dmap", &kmini, &fmini, dva.clone(), dpa.iter().map(|&p| mini_off(p)).collect()),
-        ("ELF kmap", &kelf, &felf, kva.clone(), kpa.iter().map(|&p| elf_off(p)).collect()),
-        ("ELF dmap", &kelf, &felf, dva.clone(), dpa.iter().map(|&p| elf_off(p)).collect()),
+        (
+            "minidump kmap",
+            &kmini,
+            &fmini,
+            kva.clone(),
+            kpa.iter().map(|&p| mini_off(p)).collect(),
+        ),
+        (
+            "minidump dmap",
+            &kmini,
+            &fmini,
+            dva.clone(),
+            dpa.iter().map(|&p| mini_off(p)).collect(),
+        ),
+        (
+            "ELF kmap",
+            &kelf,
+            &felf,
+            kva.clone(),
+            kpa.iter().map(|&p| elf_off(p)).collect(),
+        ),
+        (
+            "ELF dmap",
+            &kelf,
+            &felf,
+            dva.clone(),
+            dpa.iter().map(|&p| elf_off(p)).collect(),
+        ),
     ];
-    println!("random 4 KiB reads, {} distinct-ish pages per case:", SAMPLES);
+    println!(
+        "random 4 KiB reads, {} distinct-ish pages per case:",
+        SAMPLES
+    );
     for (name, k, f, vas, offs) in &cases {
         // First pass: page cache cold for pread and mapping cold for kvm (faults included).
         let p0 = time_pread(f, offs);

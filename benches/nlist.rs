@@ -31,13 +31,39 @@ impl Rng {
 /// Kernel-like names: subsystem prefix, a word, a unique base-36 suffix (~22 bytes).
 fn names(n: usize, rng: &mut Rng) -> Vec<String> {
     const PRE: &[&str] = &[
-        "__x64_sys_", "do_", "tcp_", "ext4_", "__pfx_", "drm_", "pci_", "acpi_", "kmem_cache_",
-        "irq_", "sched_", "vfs_", "nfs_", "usb_", "__ksymtab_", "sock_", "mm_", "bpf_", "xfs_",
-        "", "_", "netif_", "crypto_", "blk_", "dev_", "rcu_", "page_", "trace_event_", "sysfs_",
+        "__x64_sys_",
+        "do_",
+        "tcp_",
+        "ext4_",
+        "__pfx_",
+        "drm_",
+        "pci_",
+        "acpi_",
+        "kmem_cache_",
+        "irq_",
+        "sched_",
+        "vfs_",
+        "nfs_",
+        "usb_",
+        "__ksymtab_",
+        "sock_",
+        "mm_",
+        "bpf_",
+        "xfs_",
+        "",
+        "_",
+        "netif_",
+        "crypto_",
+        "blk_",
+        "dev_",
+        "rcu_",
+        "page_",
+        "trace_event_",
+        "sysfs_",
     ];
     const WORD: &[&str] = &[
-        "alloc", "free", "init", "exit", "read", "write", "lookup", "update", "handler",
-        "release", "probe", "remove", "map", "unmap", "lock", "unlock", "get", "put", "open",
+        "alloc", "free", "init", "exit", "read", "write", "lookup", "update", "handler", "release",
+        "probe", "remove", "map", "unmap", "lock", "unlock", "get", "put", "open",
     ];
     (0..n)
         .map(|i| {
@@ -79,8 +105,11 @@ fn read_table_once(path: &Path) -> (Vec<u8>, Vec<u8>) {
     let shnum = u16::from_le_bytes(head[0x3c..0x3e].try_into().unwrap()) as usize;
     let mut sh = vec![0u8; shnum * 64];
     f.read_exact_at(&mut sh, shoff).unwrap();
-    let field = |i: usize, o: usize| u64::from_le_bytes(sh[i * 64 + o..i * 64 + o + 8].try_into().unwrap());
-    let sym = (0..shnum).find(|&i| u32::from_le_bytes(sh[i * 64 + 4..i * 64 + 8].try_into().unwrap()) == 2).unwrap();
+    let field =
+        |i: usize, o: usize| u64::from_le_bytes(sh[i * 64 + o..i * 64 + o + 8].try_into().unwrap());
+    let sym = (0..shnum)
+        .find(|&i| u32::from_le_bytes(sh[i * 64 + 4..i * 64 + 8].try_into().unwrap()) == 2)
+        .unwrap();
     let link = u32::from_le_bytes(sh[sym * 64 + 40..sym * 64 + 44].try_into().unwrap()) as usize;
     let mut symtab = vec![0u8; field(sym, 32) as usize];
     f.read_exact_at(&mut symtab, field(sym, 24)).unwrap();
@@ -158,10 +187,26 @@ fn main() {
         r.len()
     });
 
-    println!("floor  read .symtab+.strtab once : min {:>9.3} ms  median {:>9.3} ms", ns(floor_min) / 1e6, ns(floor_med) / 1e6);
-    println!("ours   open + index              : min {:>9.3} ms  median {:>9.3} ms", ns(idx_min) / 1e6, ns(idx_med) / 1e6);
-    println!("ours   per lookup                : min {:>9.1} ns  median {:>9.1} ns", ns(lk_min) / NLOOK as f64, ns(lk_med) / NLOOK as f64);
-    println!("ours   kvm_open + kvm_nlist(1000): min {:>9.3} ms  median {:>9.3} ms", ns(kvm_min) / 1e6, ns(kvm_med) / 1e6);
+    println!(
+        "floor  read .symtab+.strtab once : min {:>9.3} ms  median {:>9.3} ms",
+        ns(floor_min) / 1e6,
+        ns(floor_med) / 1e6
+    );
+    println!(
+        "ours   open + index              : min {:>9.3} ms  median {:>9.3} ms",
+        ns(idx_min) / 1e6,
+        ns(idx_med) / 1e6
+    );
+    println!(
+        "ours   per lookup                : min {:>9.1} ns  median {:>9.1} ns",
+        ns(lk_min) / NLOOK as f64,
+        ns(lk_med) / NLOOK as f64
+    );
+    println!(
+        "ours   kvm_open + kvm_nlist(1000): min {:>9.3} ms  median {:>9.3} ms",
+        ns(kvm_min) / 1e6,
+        ns(kvm_med) / 1e6
+    );
     println!(
         "ratio  open+index / floor        : {:.2}x (min)  {:.2}x (median)   target <= 2x",
         ns(idx_min) / ns(floor_min),
@@ -180,7 +225,10 @@ fn main() {
     match cc {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            println!("peer   libbsd: not measured: cc failed (apt-get install libbsd-dev): {}", String::from_utf8_lossy(&o.stderr).trim());
+            println!(
+                "peer   libbsd: not measured: cc failed (apt-get install libbsd-dev): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
             return;
         }
         Err(e) => {
@@ -188,19 +236,36 @@ fn main() {
             return;
         }
     }
-    let out = Command::new(&peer).arg(&elf).arg(&names_file).arg("3").output().unwrap();
+    let out = Command::new(&peer)
+        .arg(&elf)
+        .arg(&names_file)
+        .arg("3")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let f: Vec<&str> = text.split_whitespace().collect();
     if !out.status.success() || f.len() != 5 {
-        println!("peer   libbsd: failed: {} {}", text, String::from_utf8_lossy(&out.stderr));
+        println!(
+            "peer   libbsd: failed: {} {}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     let bsd_min: f64 = f[1].parse().unwrap();
     let bsd_med: f64 = f[2].parse().unwrap();
     let bsd_found: usize = f[3].parse().unwrap();
     let bsd_sum: u64 = f[4].parse().unwrap();
-    println!("peer   libbsd nlist(1000 names)  : min {:>9.3} ms  median {:>9.3} ms  ({} found)", bsd_min / 1e6, bsd_med / 1e6, bsd_found);
-    println!("peer   libbsd per lookup         : min {:>9.1} ns", bsd_min / NLOOK as f64);
+    println!(
+        "peer   libbsd nlist(1000 names)  : min {:>9.3} ms  median {:>9.3} ms  ({} found)",
+        bsd_min / 1e6,
+        bsd_med / 1e6,
+        bsd_found
+    );
+    println!(
+        "peer   libbsd per lookup         : min {:>9.1} ns",
+        bsd_min / NLOOK as f64
+    );
     println!(
         "ratio  libbsd / ours per lookup  : {:.0}x   target >= 10x",
         (bsd_min / NLOOK as f64) / (ns(lk_min) / NLOOK as f64)
@@ -211,6 +276,10 @@ fn main() {
     );
     println!(
         "check  same values as libbsd     : {}",
-        if bsd_found == NLOOK && bsd_sum == ours_sum { "yes" } else { "NO" }
+        if bsd_found == NLOOK && bsd_sum == ours_sum {
+            "yes"
+        } else {
+            "NO"
+        }
     );
 }

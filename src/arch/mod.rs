@@ -2,3 +2,4 @@
 pub mod fbsd_amd64;
 pub mod fbsd_arm64;
 pub mod fbsd_i386;
+pub mod x86_64;

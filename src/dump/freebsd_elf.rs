@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::arch::fbsd_amd64::{walk, PAGE_MASK, PAGE_SIZE};
 use crate::backend::{Backend, KernelFamily, SymbolLookup};
-use crate::dump::fbsd_mapped::MappedFile;
+use crate::dump::mapped::Mapped;
 use crate::error::{Error, Result};
 
 pub const ET_CORE: u16 = 4;
@@ -256,7 +256,7 @@ fn note_names_in(r: &Rd<'_>, off: u64, len: u64) -> Vec<String> {
 
 pub struct FreeBsdElfDump {
     path: String,
-    map: MappedFile,
+    map: Mapped,
     pub info: CoreInfo,
     pml4: Box<[u64; 512]>,
     pub kernbase: u64,
@@ -274,7 +274,7 @@ pub fn open(
 impl FreeBsdElfDump {
     pub fn open(file: &File, path: &Path, syms: &mut dyn SymbolLookup) -> Result<Self> {
         let path = path.display().to_string();
-        let map = MappedFile::new(file, &path)?;
+        let map = Mapped::map(file, Path::new(&path))?;
         let info = parse_core(&path, map.bytes())?;
         if info.note_names.iter().any(|n| n == "VMCOREINFO") {
             return Err(Error::format(format!(
@@ -328,7 +328,6 @@ impl FreeBsdElfDump {
                     })?;
         }
         dump.kernbase = kernbase;
-        dump.map.advise_random();
         Ok(dump)
     }
 

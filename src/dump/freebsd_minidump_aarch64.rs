@@ -10,11 +10,11 @@ use std::path::Path;
 use crate::abi::{KvmPage, VM_PROT_READ, VM_PROT_WRITE};
 use crate::arch::fbsd_arm64::*;
 use crate::backend::{Backend, KernelFamily, SymbolLookup};
-use crate::dump::fbsd_mapped::MappedFile;
 use crate::dump::freebsd_minidump_common::{
     le32, le64, magic_matches, page, read_chunks, show_magic, walk_remaining, Marker, PageIndex,
     Sections,
 };
+use crate::dump::mapped::Mapped;
 use crate::error::{Error, Result};
 
 pub const MAGIC: &str = "minidump FreeBSD/arm64";
@@ -94,7 +94,7 @@ pub fn parse_header(path: &str, b: &[u8]) -> Result<Header> {
 
 pub struct Arm64Minidump {
     path: String,
-    map: MappedFile,
+    map: Mapped,
     pub hdr: Header,
     pub sections: Sections,
     pub index: PageIndex,
@@ -117,7 +117,7 @@ pub fn open(
 impl Arm64Minidump {
     pub fn open(file: &File, path: &Path) -> Result<Self> {
         let path = path.display().to_string();
-        let map = MappedFile::new(file, &path)?;
+        let map = Mapped::map(file, Path::new(&path))?;
         let b = map.bytes();
         let hdr = parse_header(&path, b)?;
         let sections = Sections::new(
@@ -130,7 +130,6 @@ impl Arm64Minidump {
             hdr.pmapsize as u64,
         )?;
         let index = PageIndex::new(&path, b.len() as u64, &sections, b, hdr.version >= 2)?;
-        map.advise_random();
         let page_shift = hdr.page_size.trailing_zeros();
         Ok(Arm64Minidump {
             path,

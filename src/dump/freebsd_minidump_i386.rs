@@ -8,11 +8,11 @@ use std::path::Path;
 use crate::abi::KvmPage;
 use crate::arch::fbsd_i386::*;
 use crate::backend::{Backend, KernelFamily, SymbolLookup};
-use crate::dump::fbsd_mapped::MappedFile;
 use crate::dump::freebsd_minidump_common::{
     le32, le64, magic_matches, page, read_chunks, show_magic, walk_remaining, Marker, PageIndex,
     Sections,
 };
+use crate::dump::mapped::Mapped;
 use crate::error::{Error, Result};
 
 pub const MAGIC: &str = "minidump FreeBSD/i386";
@@ -78,7 +78,7 @@ pub fn parse_header(path: &str, b: &[u8]) -> Result<Header> {
 
 pub struct I386Minidump {
     path: String,
-    map: MappedFile,
+    map: Mapped,
     pub hdr: Header,
     pub sections: Sections,
     pub index: PageIndex,
@@ -100,7 +100,7 @@ pub fn open(
 impl I386Minidump {
     pub fn open(file: &File, path: &Path) -> Result<Self> {
         let path = path.display().to_string();
-        let map = MappedFile::new(file, &path)?;
+        let map = Mapped::map(file, Path::new(&path))?;
         let b = map.bytes();
         let hdr = parse_header(&path, b)?;
         let sections = Sections::new(
@@ -113,7 +113,6 @@ impl I386Minidump {
             hdr.ptesize as u64,
         )?;
         let index = PageIndex::new(&path, b.len() as u64, &sections, b, hdr.version == 2)?;
-        map.advise_random();
         Ok(I386Minidump {
             path,
             map,

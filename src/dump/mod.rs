@@ -7,12 +7,18 @@ use std::path::Path;
 use crate::backend::{Backend, SymbolLookup};
 use crate::error::{Error, Result};
 
-pub mod fbsd_mapped;
+pub mod elf;
+pub mod flattened;
 pub mod freebsd_elf;
 pub mod freebsd_minidump_aarch64;
 pub mod freebsd_minidump_amd64;
 pub mod freebsd_minidump_common;
 pub mod freebsd_minidump_i386;
+pub mod kdump;
+pub mod linux;
+pub mod mapped;
+pub mod physmem;
+pub mod vmcoreinfo;
 
 /// How many leading bytes of the core file the probes get.
 pub const PROBE_LEN: usize = 4096;
@@ -25,6 +31,22 @@ pub struct Format {
 
 /// The probe table, tried in order.
 pub static FORMATS: &[Format] = &[
+    // Linux ELF vmcores (VMCOREINFO or Linux-style notes); FreeBSD ELF dumps are not claimed.
+    Format {
+        name: "Linux ELF vmcore",
+        probe: elf::is_linux_vmcore,
+        open: linux::open_elf,
+    },
+    Format {
+        name: "Linux kdump-compressed dump",
+        probe: kdump::probe,
+        open: linux::open_kdump,
+    },
+    Format {
+        name: "makedumpfile flattened dump",
+        probe: flattened::probe,
+        open: linux::open_flattened,
+    },
     Format {
         name: "FreeBSD amd64 minidump",
         probe: freebsd_minidump_amd64::probe,

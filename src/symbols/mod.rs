@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::Path;
 
+pub mod kallsyms_dump;
+
 /// One symbol: its value (an address in the examined kernel) and its a.out type for `n_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Symbol {
@@ -510,7 +512,10 @@ mod tests {
     #[test]
     fn bulk_build_duplicates() {
         let arena = b"alphabetagammaalpha".to_vec();
-        let sym = |v| Symbol { value: v, n_type: 4 };
+        let sym = |v| Symbol {
+            value: v,
+            n_type: 4,
+        };
         let es = || {
             vec![
                 Entry::new(0, 5, sym(1)).unwrap(),

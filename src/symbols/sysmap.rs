@@ -173,8 +173,7 @@ pub fn parse_text(text: Vec<u8>, source: &str, live: bool) -> Result<SymbolIndex
         let line = &text[pos..line_end];
         let blank = line.iter().all(|&b| is_space(b));
         if !blank {
-            let parsed =
-                parse_line(line).filter(|&(_, _, ns, ne, _)| valid_name(&line[ns..ne]));
+            let parsed = parse_line(line).filter(|&(_, _, ns, ne, _)| valid_name(&line[ns..ne]));
             match parsed {
                 Some((value, letter, ns, ne, module)) => {
                     good += 1;
