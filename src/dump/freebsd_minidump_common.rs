@@ -143,8 +143,6 @@ pub struct AvailRange {
 #[derive(Clone, Debug)]
 pub struct DumpAvail {
     ranges: Vec<AvailRange>,
-    /// Sorted and disjoint, so a binary search finds the range of an address.
-    sorted: bool,
     page_shift: u32,
 }
 
@@ -172,6 +170,18 @@ impl DumpAvail {
                 )));
             }
             let npages = last - first;
+            if let Some(prev) = ranges.last() {
+                let prev: &AvailRange = prev;
+                if prev.start_page + prev.npages > first {
+                    // Overlapping or descending ranges would give one page two bit-ids.
+                    return Err(Error::format(format!(
+                        "{}: dump_avail entry {} (start 0x{:x}) overlaps or precedes the previous range",
+                        path,
+                        i / 16,
+                        start
+                    )));
+                }
+            }
             ranges.push(AvailRange {
                 start_page: first,
                 npages,
@@ -197,34 +207,23 @@ impl DumpAvail {
         )
     }
 
+    /// `ranges` are ascending and disjoint (checked by `parse`).
     fn from_ranges(ranges: Vec<AvailRange>, page_shift: u32) -> DumpAvail {
-        let sorted = ranges
-            .windows(2)
-            .all(|w| w[0].start_page.saturating_add(w[0].npages) <= w[1].start_page);
-        DumpAvail {
-            ranges,
-            sorted,
-            page_shift,
-        }
+        DumpAvail { ranges, page_shift }
     }
 
     pub fn ranges(&self) -> &[AvailRange] {
         &self.ranges
     }
 
-    /// Bit-id of the page holding `pa`; None for addresses outside every range (including the
-    /// gaps between ranges, which libkvm would alias to the previous range).
+    /// Bit-id of the page holding `pa` (binary search over the ranges); None for addresses
+    /// outside every range, including the gaps between ranges, which libkvm would alias to the
+    /// previous range.
     #[inline]
     pub fn bit_id(&self, pa: u64) -> Option<u64> {
         let pn = pa >> self.page_shift;
-        let r = if self.sorted {
-            let i = self.ranges.partition_point(|r| r.start_page <= pn);
-            self.ranges.get(i.checked_sub(1)?)?
-        } else {
-            self.ranges
-                .iter()
-                .find(|r| pn >= r.start_page && pn - r.start_page < r.npages)?
-        };
+        let i = self.ranges.partition_point(|r| r.start_page <= pn);
+        let r = self.ranges.get(i.checked_sub(1)?)?;
         let rel = pn.checked_sub(r.start_page)?;
         (rel < r.npages).then(|| r.first_bit + rel)
     }
@@ -559,6 +558,16 @@ mod tests {
             assert_eq!(da.bit_id(pa), Some(bit));
         }
         assert_eq!(da.pa_of_bit(0x9f + 0x100), None);
+        let mut bad = Vec::new();
+        for v in [0x100000u64, 0x200000, 0x1ff000, 0x300000, 0, 0] {
+            bad.extend_from_slice(&v.to_le_bytes());
+        }
+        let e = DumpAvail::parse("t", &bad, 4096).unwrap_err().to_string();
+        assert!(
+            e.contains("dump_avail entry 1") && e.contains("overlaps"),
+            "{}",
+            e
+        );
     }
 
     #[test]
