@@ -791,3 +791,127 @@ fn amd64_full_dump_with_kernel_elf_execfile() {
         assert_eq!(read(&k, v, 16).unwrap(), f.m.phys.read(0x20_0040, 16));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Mutated files: damaged headers, dump_avail, bitmaps and page maps never crash the reader.
+
+/// A small amd64 machine (64 MiB, 4 KiB and 2 MiB kernel pages) for the mutation runs.
+fn small_amd64() -> Amd64Machine {
+    let mut m = Amd64Machine::new(
+        vec![(0x1000, 0x9f000), (0x10_0000, 0x400_0000)],
+        0x200_0000,
+        DMAPBASE,
+        DMAPBASE + 0x400_0000,
+    );
+    m.map(DMAPBASE, 0, GIB, PG_RW | PG_NX);
+    m.map(KERNBASE + 0x20_0000, 0x20_0000, MIB2, PG_RW);
+    for i in 0..8u64 {
+        m.map(
+            KERNBASE + 0x40_0000 + i * 4096,
+            0x300_0000 + i * 0x2000,
+            4096,
+            PG_RW,
+        );
+        m.phys.fill(0x300_0000 + i * 0x2000);
+    }
+    m.phys.fill(0x20_0000);
+    m.finalize(KERNBASE, KERNBASE + 0x20_0100);
+    m
+}
+
+#[test]
+fn mutated_dumps_give_errors_not_crashes() {
+    let dir = TempDir::new("mutate");
+    let mut seeds: Vec<(PathBuf, Vec<(&'static str, u64)>, Vec<u64>)> = Vec::new();
+    let m = small_amd64();
+    let kvas = vec![
+        KERNBASE + 0x20_0000,
+        KERNBASE + 0x40_0ff0,
+        DMAPBASE + 0x300_0000,
+        0x1000,
+    ];
+    for v in 1..=3 {
+        let p = dir.file(&format!("amd64.v{}", v));
+        write_amd64_minidump(&p, &m, v, KERNBASE, 0x4000_0000, &[0x5000]);
+        seeds.push((p, vec![], kvas.clone()));
+    }
+    let p = dir.file("amd64.elf");
+    write_amd64_elf(&p, &m);
+    seeds.push((
+        p,
+        vec![("kernbase", KERNBASE), ("KPML4phys", KERNBASE + 0x20_0100)],
+        kvas.clone(),
+    ));
+    for (page, v) in [(4096, 1), (4096, 3), (16384, 3)] {
+        let (am, akvas, extra) = arm64_fixture(page);
+        let p = dir.file(&format!("arm64.{}.v{}", page, v));
+        write_arm64_minidump(&p, &am, v, &extra);
+        seeds.push((
+            p,
+            vec![],
+            vec![akvas[0], akvas[akvas.len() - 1], ARM_DMAPBASE + 0x20_0000],
+        ));
+    }
+    for (pae, v) in [(false, 1), (true, 2)] {
+        let mut im = I386Machine::new(
+            vec![(0x1000, 0x9f000), (0x10_0000, 0x100_0000)],
+            0x40_0000,
+            pae,
+        );
+        im.map(0x40_0000, 0x40_0000, MIB2, 2);
+        im.map(0x60_0000, 0x80_0000, 4096, 0);
+        im.phys.fill(0x80_0000);
+        let p = dir.file(&format!("i386.{}.v{}", pae, v));
+        write_i386_minidump(&p, &im, v, &[]);
+        seeds.push((p, vec![], vec![0x40_0000, 0x60_0000, 0x5f_fffc]));
+    }
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut opened, mut refused) = (0, 0);
+    let out = dir.file("mutant");
+    for (seed, syms, addrs) in &seeds {
+        let orig = std::fs::read(seed).unwrap();
+        // Mutations stay in the metadata (headers, dump_avail, bitmap, page map, page tables).
+        let span = orig.len().min(96 * 1024);
+        for round in 0..80 {
+            let mut b = orig.clone();
+            if round % 5 == 4 {
+                b.truncate((next() % orig.len() as u64) as usize);
+            } else {
+                for _ in 0..1 + next() % 8 {
+                    let i = (next() % span as u64) as usize;
+                    b[i] = if next() % 3 == 0 { 0xff } else { next() as u8 };
+                }
+            }
+            std::fs::write(&out, &b).unwrap();
+            match open_with(&out, syms.clone()) {
+                Ok(k) => {
+                    opened += 1;
+                    for &va in addrs {
+                        match read(&k, va, 5000) {
+                            Ok(_) => {}
+                            Err(e) => assert!(!e.to_string().is_empty()),
+                        }
+                    }
+                    let _ = k.lock().walk_pages_collect();
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+    }
+    println!("mutants: {} opened, {} refused", opened, refused);
+    assert!(
+        opened > 0 && refused > 0,
+        "{} opened, {} refused",
+        opened,
+        refused
+    );
+}
