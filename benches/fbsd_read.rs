@@ -192,7 +192,9 @@ fn main() {
             assert!(a == b, "ELF content at 0x{:x}", va);
         }
     }
-    let cases: Vec<(&str, &Kvm, &std::fs::File, Vec<u64>, Vec<u64>)> = vec![
+    // (name, descriptor, file, addresses, file offsets of the same pages)
+    type Case<'a> = (&'a str, &'a Kvm, &'a std::fs::File, Vec<u64>, Vec<u64>);
+    let cases: Vec<Case> = vec![
         (
             "minidump kmap",
             &kmini,

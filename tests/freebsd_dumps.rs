@@ -822,7 +822,9 @@ fn small_amd64() -> Amd64Machine {
 #[test]
 fn mutated_dumps_give_errors_not_crashes() {
     let dir = TempDir::new("mutate");
-    let mut seeds: Vec<(PathBuf, Vec<(&'static str, u64)>, Vec<u64>)> = Vec::new();
+    // (file, symbols for the resolver, addresses to read)
+    type Seed = (PathBuf, Vec<(&'static str, u64)>, Vec<u64>);
+    let mut seeds: Vec<Seed> = Vec::new();
     let m = small_amd64();
     let kvas = vec![
         KERNBASE + 0x20_0000,

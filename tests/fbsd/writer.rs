@@ -72,7 +72,7 @@ impl Phys {
             let n = (p as usize - o).min(len - out.len());
             match self.data.get(&base) {
                 Some(pg) => out.extend_from_slice(&pg[o..o + n]),
-                None => out.extend(std::iter::repeat(0).take(n)),
+                None => out.extend(std::iter::repeat_n(0, n)),
             }
             a += n as u64;
         }
@@ -735,7 +735,7 @@ pub fn write_kernel_elf(path: &Path, class64: bool, machine: u16, syms: &[(&str,
     let mut strtab = vec![0u8];
     let mut symtab = Vec::new();
     let entsz = if class64 { 24 } else { 16 };
-    symtab.extend(std::iter::repeat(0).take(entsz)); // null symbol
+    symtab.extend(std::iter::repeat_n(0, entsz)); // null symbol
     for (name, value) in syms {
         let name_off = strtab.len() as u32;
         strtab.extend_from_slice(name.as_bytes());
