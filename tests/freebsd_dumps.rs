@@ -917,3 +917,38 @@ fn mutated_dumps_give_errors_not_crashes() {
         refused
     );
 }
+
+/// A FreeBSD user-process core (OSABI FreeBSD, a "FreeBSD" NT_PRSTATUS note) is refused with a
+/// message saying what it is, rather than failing later on symbols.
+#[test]
+fn process_core_is_not_taken_for_a_kernel_dump() {
+    let dir = TempDir::new("proccore");
+    let p = dir.file("prog.core");
+    let mut f = vec![0u8; 8192];
+    f[..4].copy_from_slice(b"\x7fELF");
+    f[4] = 2;
+    f[5] = 1;
+    f[6] = 1;
+    f[7] = 9; // ELFOSABI_FREEBSD
+    f[16..18].copy_from_slice(&4u16.to_le_bytes());
+    f[18..20].copy_from_slice(&62u16.to_le_bytes());
+    put64(&mut f, 32, 64);
+    f[54..56].copy_from_slice(&56u16.to_le_bytes());
+    f[56..58].copy_from_slice(&2u16.to_le_bytes());
+    // PT_NOTE at 0x200: namesz 8 ("FreeBSD\0"), descsz 4, type 1 (NT_PRSTATUS).
+    put32(&mut f, 64, 4);
+    put64(&mut f, 64 + 8, 0x200);
+    put64(&mut f, 64 + 32, 24);
+    put32(&mut f, 0x200, 8);
+    put32(&mut f, 0x204, 4);
+    put32(&mut f, 0x208, 1);
+    f[0x20c..0x214].copy_from_slice(b"FreeBSD\0");
+    // PT_LOAD of one page.
+    put32(&mut f, 120, 1);
+    put64(&mut f, 120 + 8, 4096);
+    put64(&mut f, 120 + 32, 4096);
+    put64(&mut f, 120 + 40, 4096);
+    std::fs::write(&p, &f).unwrap();
+    let e = open_err(&p, vec![("kernbase", KERNBASE), ("KPML4phys", KERNBASE)]);
+    assert!(e.contains("process core"), "{}", e);
+}

@@ -282,6 +282,12 @@ impl FreeBsdElfDump {
                 path
             )));
         }
+        if info.note_names.iter().any(|n| n == "FreeBSD") {
+            return Err(Error::format(format!(
+                "{}: invalid core: it carries FreeBSD process notes (a user process core, not a kernel dump)",
+                path
+            )));
+        }
         if !info.class64 || info.machine != EM_X86_64 {
             return Err(Error::unsupported(format!(
                 "{}: FreeBSD full dumps are supported for amd64 only (this core: ELF{} machine {})",
