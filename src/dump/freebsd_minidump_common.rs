@@ -4,6 +4,16 @@
 //!
 //! Everything here works on byte slices of the mapped file and never trusts a size from the
 //! file: every offset is computed with checked arithmetic and compared with the file length.
+//!
+//! Where this port departs from FreeBSD's libkvm on purpose (../shared/spec/errata.md):
+//! * a physical address in a gap between dump_avail ranges is absent (libkvm aliases it to the
+//!   previous range); overlapping or descending dump_avail ranges are refused;
+//! * a file too short for the pages its bitmap lists is refused at open with the counts (libkvm
+//!   treats the missing pages as absent);
+//! * kvm_walk_pages phase 2 reports each dumped page that phase 1 did not, exactly once, with
+//!   kmap_vaddr 0 (libkvm's loop revisits the phase-1 pages instead); pages beyond the direct
+//!   map get dmap_vaddr 0 instead of ending the walk; amd64 v1 and i386 dumps are walked too;
+//! * arm64 kp_dmap_vaddr is dmapbase + pa - dmapphys (libkvm forgets dmapphys).
 
 use crate::abi::{KvmPage, LIBKVM_WALK_PAGES_VERSION};
 use crate::error::{Error, Result};
