@@ -952,3 +952,35 @@ fn process_core_is_not_taken_for_a_kernel_dump() {
     let e = open_err(&p, vec![("kernbase", KERNBASE), ("KPML4phys", KERNBASE)]);
     assert!(e.contains("process core"), "{}", e);
 }
+
+/// A current kernel's v3 minidump: the page map starts at VM_MIN_KERNEL_ADDRESS
+/// (0xfffffe0000000000) and covers ~2 TiB of mostly invalid PDEs (8 MiB of page map).
+#[test]
+fn amd64_v3_with_vm_min_kernel_address() {
+    const VM_MIN_KERNEL_ADDRESS: u64 = 0xffff_fe00_0000_0000;
+    let mut f = amd64_fixture();
+    // Some kernel memory in the KVA area below KERNBASE, with 4 KiB pages.
+    let kva = VM_MIN_KERNEL_ADDRESS + 0x12_3400_0000;
+    for i in 0..4u64 {
+        let pa = 0x290_0000 + i * 4096;
+        f.m.map(kva + i * 4096, pa, 4096, PG_RW | PG_NX);
+        f.m.phys.fill(pa);
+        f.kvas.push(kva + i * 4096);
+    }
+    f.m.finalize(KERNBASE, KERNBASE + 0x30_0100);
+    let dir = TempDir::new("modern");
+    let p = dir.file("vmcore.v3");
+    let len = 0u64.wrapping_sub(VM_MIN_KERNEL_ADDRESS);
+    write_amd64_minidump(&p, &f.m, 3, VM_MIN_KERNEL_ADDRESS, len, &f.extra);
+    let elf = dir.file("vmcore.elf");
+    write_amd64_elf(&elf, &f.m);
+    let k = open(&p);
+    check_reads(&k, &f, "v3 from VM_MIN_KERNEL_ADDRESS");
+    let e = open_with(&elf, amd64_syms(&f)).unwrap();
+    for i in 0..3u64 {
+        let va = kva + i * 4096 + 100;
+        assert_eq!(read(&k, va, 5000).unwrap(), read(&e, va, 5000).unwrap());
+    }
+    expect_err(&k, kva + 4 * 4096, 8);
+    expect_err(&k, VM_MIN_KERNEL_ADDRESS, 8);
+}
