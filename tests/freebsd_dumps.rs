@@ -984,3 +984,45 @@ fn amd64_v3_with_vm_min_kernel_address() {
     expect_err(&k, kva + 4 * 4096, 8);
     expect_err(&k, VM_MIN_KERNEL_ADDRESS, 8);
 }
+
+/// An i386 minidump read with symbols from an ELF32 FreeBSD kernel given as execfile.
+#[test]
+fn i386_minidump_with_elf32_kernel_execfile() {
+    let mut m = I386Machine::new(
+        vec![(0x1000, 0x9f000), (0x10_0000, 0x100_0000)],
+        0x40_0000,
+        false,
+    );
+    m.map(0x40_0000, 0x40_0000, 4 * MIB2, 2);
+    m.phys.fill(0x40_1000);
+    let dir = TempDir::new("i386-exec");
+    let core = dir.file("vmcore");
+    write_i386_minidump(&core, &m, 2, &[]);
+    let kernel = dir.file("kernel");
+    write_kernel_elf(
+        &kernel,
+        false,
+        3,
+        &[("_version", 0x40_1040), ("ostype", 0x40_1100)],
+    );
+    if let Err(e) = kvm::symbols::load_file(&kernel) {
+        println!(
+            "skipped: symbols::load_file cannot read an ELF32 kernel here ({})",
+            e
+        );
+        return;
+    }
+    let k = Kvm::open(OpenArgs {
+        execfile: Some(kernel.as_os_str()),
+        corefile: Some(core.as_os_str()),
+        flags: 0,
+        program: None,
+        resolver: None,
+    })
+    .unwrap();
+    let r = k.lock().nlist(&[b"_version", b"ostype"]).unwrap();
+    assert_eq!(r[0].unwrap().value, 0x40_1040);
+    let v = r[1].unwrap().value;
+    assert_eq!(read(&k, v, 64).unwrap(), m.phys.read(0x40_1100, 64));
+    assert!(!k.lock().native());
+}
