@@ -7,6 +7,19 @@ use std::path::Path;
 use crate::backend::{Backend, SymbolLookup};
 use crate::error::{Error, Result};
 
+pub mod elf;
+pub mod flattened;
+pub mod freebsd_elf;
+pub mod freebsd_minidump_aarch64;
+pub mod freebsd_minidump_amd64;
+pub mod freebsd_minidump_common;
+pub mod freebsd_minidump_i386;
+pub mod kdump;
+pub mod linux;
+pub mod mapped;
+pub mod physmem;
+pub mod vmcoreinfo;
+
 /// How many leading bytes of the core file the probes get.
 pub const PROBE_LEN: usize = 4096;
 
@@ -17,7 +30,51 @@ pub struct Format {
 }
 
 /// The probe table, tried in order.
-pub static FORMATS: &[Format] = &[];
+pub static FORMATS: &[Format] = &[
+    // Linux ELF vmcores (VMCOREINFO or Linux-style notes); FreeBSD ELF dumps are not claimed.
+    Format {
+        name: "Linux ELF vmcore",
+        probe: elf::is_linux_vmcore,
+        open: linux::open_elf,
+    },
+    Format {
+        name: "Linux kdump-compressed dump",
+        probe: kdump::probe,
+        open: linux::open_kdump,
+    },
+    Format {
+        name: "makedumpfile flattened dump",
+        probe: flattened::probe,
+        open: linux::open_flattened,
+    },
+    Format {
+        name: "FreeBSD amd64 minidump",
+        probe: freebsd_minidump_amd64::probe,
+        open: freebsd_minidump_amd64::open,
+    },
+    Format {
+        name: "FreeBSD arm64 minidump",
+        probe: freebsd_minidump_aarch64::probe,
+        open: freebsd_minidump_aarch64::open,
+    },
+    Format {
+        name: "FreeBSD i386 minidump",
+        probe: freebsd_minidump_i386::probe,
+        open: freebsd_minidump_i386::open,
+    },
+    // After every real minidump probe: names the platform of minidumps nobody reads.
+    Format {
+        name: "FreeBSD minidump (other platform)",
+        probe: freebsd_minidump_common::probe_any,
+        open: freebsd_minidump_common::open_unsupported,
+    },
+    // Keep after the Linux ELF vmcore entry: FreeBSD full dumps are ELF cores too.
+    Format {
+        name: "FreeBSD amd64 full dump (ELF)",
+        probe: freebsd_elf::probe,
+        open: freebsd_elf::open,
+    },
+];
 
 /// Opens `file` with the first format whose probe accepts its first bytes.
 pub fn open(

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::Path;
 
+pub mod kallsyms_dump;
+
 /// One symbol: its value (an address in the examined kernel) and its a.out type for `n_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Symbol {
