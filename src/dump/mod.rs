@@ -7,6 +7,12 @@ use std::path::Path;
 use crate::backend::{Backend, SymbolLookup};
 use crate::error::{Error, Result};
 
+pub mod elf;
+pub mod linux;
+pub mod mapped;
+pub mod physmem;
+pub mod vmcoreinfo;
+
 /// How many leading bytes of the core file the probes get.
 pub const PROBE_LEN: usize = 4096;
 
@@ -17,7 +23,14 @@ pub struct Format {
 }
 
 /// The probe table, tried in order.
-pub static FORMATS: &[Format] = &[];
+pub static FORMATS: &[Format] = &[
+    // Linux ELF vmcores (VMCOREINFO or Linux-style notes); FreeBSD ELF dumps are not claimed.
+    Format {
+        name: "Linux ELF vmcore",
+        probe: elf::is_linux_vmcore,
+        open: linux::open_elf,
+    },
+];
 
 /// Opens `file` with the first format whose probe accepts its first bytes.
 pub fn open(

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+pub mod kallsyms_dump;
+
 /// One symbol: its value (an address in the examined kernel) and its a.out type for `n_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Symbol {
