@@ -9,6 +9,7 @@
 //! ki_rusage inblock/oublock, ki_tsize/ki_dsize/ki_ssize only where the mm counters exist,
 //! ki_childtime's children rusage beyond times and faults, and all kernel pointers (ki_paddr ...).
 
+pub mod glue;
 pub mod layout;
 pub mod stats;
 
@@ -28,11 +29,16 @@ pub trait KernelMemory {
     fn read_user(&mut self, pgd_pa: u64, va: u64, buf: &mut [u8]) -> Result<usize>;
     /// Run-time address of a kernel symbol.
     fn symbol(&mut self, name: &str) -> Option<u64>;
+    /// Physical address of a kernel virtual address, when the reader can translate.
+    fn kva_to_pa(&mut self, _va: u64) -> Option<u64> {
+        None
+    }
 }
 
 // Linux constants (include/linux/sched.h); these are ABI-stable flag values, not layouts.
 const PF_EXITING: u64 = 0x4;
 const PF_KTHREAD: u64 = 0x0020_0000;
+const PF_WQ_WORKER: u64 = 0x20;
 const TASK_REPORT: u64 = 0x7f;
 const TASK_IDLE: u64 = 0x402;
 const EXIT_ZOMBIE: u64 = 0x20;
@@ -136,6 +142,15 @@ pub fn btf_from_file_bytes(data: &[u8]) -> Result<Btf> {
     }
 }
 
+/// A long kernel-thread name: the first TDNAMLEN bytes in ki_tdname, the rest in ki_moretdname.
+fn long_tdname(kp: &mut KinfoProc, p: &ProcInfo) {
+    if let Some(n) = &p.full_name {
+        let (head, rest) = n.split_at(n.len().min(abi::TDNAMLEN));
+        set_cstr(&mut kp.ki_tdname, head);
+        set_cstr(&mut kp.ki_moretdname, rest);
+    }
+}
+
 /// Linux task state -> the /proc letter (fs/proc/array.c semantics).
 pub fn state_letter(state: u64, exit_state: u64) -> u8 {
     if state == TASK_IDLE && exit_state == 0 {
@@ -181,6 +196,8 @@ struct ProcInfo {
     nthreads: i32,
     kthread: bool,
     tracer: i32,
+    /// A kernel thread's untruncated name (struct kthread.full_name), as /proc shows it.
+    full_name: Option<Vec<u8>>,
     mm: Option<MmInfo>,
     sig_utime: u64,
     sig_stime: u64,
@@ -349,6 +366,9 @@ impl DeadLinux {
             let tracer = lay.t_parent.get(b);
             p.tracer = read_field(mem, tracer, lay.t_tgid).unwrap_or(0) as i32;
         }
+        if p.kthread {
+            p.full_name = self.kthread_name(mem, b);
+        }
         let signal = lay.t_signal.get(b);
         if signal != 0 {
             let mut sb = vec![0u8; lay.signal_size];
@@ -430,6 +450,28 @@ impl DeadLinux {
             }
         }
         p
+    }
+
+    /// The full name of a kernel thread whose comm was truncated (not for workqueue workers,
+    /// whose /proc name is built from the worker's description).
+    fn kthread_name(&self, mem: &mut dyn KernelMemory, b: &[u8]) -> Option<Vec<u8>> {
+        let lay = &self.lay;
+        if lay.t_flags.get(b) & PF_WQ_WORKER != 0 || self.comm(b).len() + 1 < lay.t_comm_len {
+            return None;
+        }
+        let kt = lay.t_worker_private?.get(b);
+        if kt == 0 {
+            return None;
+        }
+        let name = read_field(mem, kt, lay.kthread_full_name?).ok()?;
+        if name == 0 {
+            return None;
+        }
+        let mut buf = [0u8; abi::COMMLEN + 1];
+        let n = mem.read(name, &mut buf).ok()?;
+        let s = &buf[..n];
+        let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+        (end > 0).then(|| s[..end].to_vec())
     }
 
     fn tty_info(&self, mem: &mut dyn KernelMemory, tty: u64, p: &mut ProcInfo) {
@@ -531,7 +573,10 @@ impl DeadLinux {
         kp.ki_rusage_ch.ru_stime = ns_to_timeval(p.cstime);
         kp.ki_rusage_ch.ru_minflt = p.cminflt as i64;
         kp.ki_rusage_ch.ru_majflt = p.cmajflt as i64;
-        set_cstr(&mut kp.ki_comm, self.comm(b));
+        match &p.full_name {
+            Some(n) => set_cstr(&mut kp.ki_comm, n),
+            None => set_cstr(&mut kp.ki_comm, self.comm(b)),
+        }
         set_cstr(&mut kp.ki_emul, b"Linux ELF64");
         set_cstr(&mut kp.ki_loginclass, b"default");
     }
@@ -753,6 +798,9 @@ impl DeadLinux {
             for t in std::iter::once(leader).chain(threads.iter()) {
                 let mut kp = base;
                 self.fill_thread(&mut kp, t, st(t), times(t), clock);
+                if t.addr == leader.addr {
+                    long_tdname(&mut kp, p);
+                }
                 out.push(kp);
             }
         } else {
@@ -772,6 +820,7 @@ impl DeadLinux {
             }
             let mut kp = base;
             self.fill_thread(&mut kp, leader, state, (ut, stt), clock);
+            long_tdname(&mut kp, p);
             kp.ki_tid = p.pid;
             out.push(kp);
         }
@@ -840,6 +889,9 @@ impl DeadLinux {
 
     /// Direct-map kernel address -> physical (mm->pgd lives in the direct map).
     fn kva_to_pa(&self, mem: &mut dyn KernelMemory, va: u64) -> Result<u64> {
+        if let Some(pa) = mem.kva_to_pa(va) {
+            return Ok(pa);
+        }
         let base = match mem.symbol("page_offset_base") {
             Some(s) => read_u64(mem, s)?,
             None => 0xffff_8880_0000_0000,

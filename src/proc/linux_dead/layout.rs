@@ -76,6 +76,9 @@ pub struct Layout {
     pub t_cpu: Opt,
     pub t_on_cpu: Opt,
     pub t_ptrace: Opt,
+    /// task->worker_private -> struct kthread, whose full_name holds the untruncated name.
+    pub t_worker_private: Opt,
+    pub kthread_full_name: Opt,
 
     pub signal_size: usize,
     pub s_thread_head: Option<usize>,
@@ -263,6 +266,8 @@ impl Layout {
                 .or_else(|| c.opt(task, "thread_info.cpu")),
             t_on_cpu: c.opt(task, "on_cpu"),
             t_ptrace: c.opt(task, "ptrace"),
+            t_worker_private: c.opt(task, "worker_private"),
+            kthread_full_name: c.opt("kthread", "full_name"),
 
             signal_size: c.size("signal_struct")?,
             s_thread_head: c

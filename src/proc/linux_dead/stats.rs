@@ -112,3 +112,19 @@ pub fn cptime(mem: &mut dyn KernelMemory, btf: &Btf) -> Result<[i64; CPUSTATES]>
         t(sum[5] + sum[6]),
     ])
 }
+
+/// kvm_getpcpu: Linux has no `struct pcpu`. A CPU that does not exist gives `None` (FreeBSD's
+/// NULL); an existing one an error pointing to kvm_dpcpu_setcpu / kvm_read_zpcpu, which work
+/// with Linux per-CPU variables through `percpu_offset`.
+pub fn getpcpu(mem: &mut dyn KernelMemory, cpu: i32) -> Result<Option<Vec<u8>>> {
+    let Ok(cpu) = u32::try_from(cpu) else {
+        return Ok(None);
+    };
+    match percpu_offset(mem, cpu)? {
+        None => Ok(None),
+        Some(_) => Err(Error::unsupported(
+            "kvm_getpcpu: a Linux kernel has no struct pcpu; read per-CPU variables with \
+             kvm_dpcpu_setcpu and kvm_read_zpcpu",
+        )),
+    }
+}

@@ -1,0 +1,98 @@
+//! Wiring of the dead-kernel process code into the Linux dump backend: the backend keeps a
+//! `DeadSlot` and its Backend methods call the functions here.
+
+use super::{stats, DeadLinux, KernelMemory};
+use crate::abi::{KinfoProc, CPUSTATES};
+use crate::backend::{ArgvKind, Backend, SymbolLookup};
+use crate::btf::Btf;
+use crate::dump::linux::LinuxDump;
+use crate::error::Result;
+
+/// Per-dump state of the process code: the parsed BTF once loaded, or a BTF given explicitly.
+#[derive(Default)]
+pub struct DeadSlot {
+    dead: Option<DeadLinux>,
+    explicit: Option<Btf>,
+}
+
+impl DeadSlot {
+    /// Uses `btf` (e.g. from a vmlinux or BTF file) instead of the dump's own.
+    pub fn set_btf(&mut self, btf: Btf) {
+        self.dead = None;
+        self.explicit = Some(btf);
+    }
+}
+
+/// The dump's memory plus the handle's symbols, as the walker sees them.
+struct Mem<'a> {
+    dump: &'a mut LinuxDump,
+    syms: &'a mut dyn SymbolLookup,
+}
+
+impl KernelMemory for Mem<'_> {
+    fn read(&mut self, va: u64, buf: &mut [u8]) -> Result<usize> {
+        Backend::read(self.dump, va, buf)
+    }
+    fn read_user(&mut self, pgd_pa: u64, va: u64, buf: &mut [u8]) -> Result<usize> {
+        self.dump.read_user(pgd_pa, va, buf)
+    }
+    fn symbol(&mut self, name: &str) -> Option<u64> {
+        self.syms.lookup(name)
+    }
+    fn kva_to_pa(&mut self, va: u64) -> Option<u64> {
+        self.dump.kva_to_pa(va).ok()
+    }
+}
+
+fn with<T>(
+    dump: &mut LinuxDump,
+    syms: &mut dyn SymbolLookup,
+    f: impl FnOnce(&mut DeadLinux, &mut dyn KernelMemory) -> Result<T>,
+) -> Result<T> {
+    let mut slot = std::mem::take(&mut dump.procs);
+    let r = (|| {
+        let mut mem = Mem { dump, syms };
+        if slot.dead.is_none() {
+            let d = match slot.explicit.take() {
+                Some(btf) => DeadLinux::from_btf(btf)?,
+                None => DeadLinux::from_memory(&mut mem)?,
+            };
+            slot.dead = Some(d);
+        }
+        f(slot.dead.as_mut().expect("loaded above"), &mut mem)
+    })();
+    dump.procs = slot;
+    r
+}
+
+pub fn getprocs(
+    dump: &mut LinuxDump,
+    syms: &mut dyn SymbolLookup,
+    op: i32,
+    arg: i32,
+) -> Result<Vec<KinfoProc>> {
+    with(dump, syms, |d, m| d.getprocs(m, op, arg))
+}
+
+pub fn getargv(
+    dump: &mut LinuxDump,
+    syms: &mut dyn SymbolLookup,
+    kp: &KinfoProc,
+    kind: ArgvKind,
+    limit: usize,
+) -> Result<Option<Vec<u8>>> {
+    with(dump, syms, |d, m| d.getargv(m, kp, kind, limit))
+}
+
+pub fn cptime(dump: &mut LinuxDump, syms: &mut dyn SymbolLookup) -> Result<[i64; CPUSTATES]> {
+    with(dump, syms, |d, m| stats::cptime(m, d.btf()))
+}
+
+/// Runs a statistics call that needs no BTF.
+pub fn plain<T>(
+    dump: &mut LinuxDump,
+    syms: &mut dyn SymbolLookup,
+    f: impl FnOnce(&mut dyn KernelMemory) -> Result<T>,
+) -> Result<T> {
+    f(&mut Mem { dump, syms })
+}
