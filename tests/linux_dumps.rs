@@ -25,3 +25,238 @@ fn banner_reads_proc_version_on_every_set_and_format() {
         }
     }
 }
+
+/// Core-kernel text/data symbols of truth/kallsyms (no module symbols: modules live in
+/// vmalloc space; no absolute per-CPU offsets).
+fn core_symbols(syms: &[KSym]) -> Vec<KSym> {
+    let m = kallsyms_map(syms);
+    let stext = m["_stext"];
+    syms.iter()
+        .filter(|s| s.module.is_none() && s.addr >= stext && "TtDdRrBb".contains(s.ty))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn bare_dump_symbols_match_truth_kallsyms() {
+    for (label, dir) in sets() {
+        let truth = kallsyms_map(&kallsyms(&dir));
+        for f in FORMATS {
+            let k = open_bare(&dir.join(f)).unwrap();
+            for name in [
+                "linux_banner",
+                "init_task",
+                "jiffies",
+                "_stext",
+                "init_top_pgt",
+            ] {
+                assert_eq!(
+                    nlist1(&k, name),
+                    Some(truth[name]),
+                    "{} {} {}",
+                    label,
+                    f,
+                    name
+                );
+            }
+            // A name the kernel does not have is reported as not found.
+            assert_eq!(nlist1(&k, "no_such_symbol_in_linux"), None);
+        }
+    }
+}
+
+#[test]
+fn kerndisp_is_kerneloffset_and_native() {
+    for (label, dir) in sets() {
+        let koff =
+            i64::from_str_radix(&vmcoreinfo_value(&dir, "KERNELOFFSET").unwrap(), 16).unwrap();
+        let truth = kallsyms_map(&kallsyms(&dir));
+        assert_eq!(
+            koff as u64,
+            truth["_stext"] - 0xffff_ffff_8100_0000,
+            "{}",
+            label
+        );
+        for f in FORMATS {
+            let k = open_bare(&dir.join(f)).unwrap();
+            let mut st = k.lock();
+            assert_eq!(st.kerndisp(), koff, "{} {}", label, f);
+            assert!(st.native());
+            assert!(!st.is_live());
+        }
+    }
+}
+
+#[test]
+fn thousand_random_symbols_read_identically_in_every_format() {
+    for (label, dir) in sets() {
+        let syms = core_symbols(&kallsyms(&dir));
+        let mut rng = Rng(0x5eed_0000 + label.len() as u64);
+        let picks: Vec<u64> = (0..1000)
+            .map(|_| syms[rng.below(syms.len() as u64) as usize].addr)
+            .collect();
+        let mut results: Vec<Vec<Result<Vec<u8>, String>>> = Vec::new();
+        for f in FORMATS {
+            let k = open_bare(&dir.join(f)).unwrap();
+            let mut st = k.lock();
+            results.push(
+                picks
+                    .iter()
+                    .map(|&a| {
+                        let mut b = [0u8; 32];
+                        match st.read(a, &mut b) {
+                            Ok(n) => Ok(b[..n].to_vec()),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        let ok = results[0].iter().filter(|r| r.is_ok()).count();
+        // Freed __init text is unmapped after boot; everything else must be readable.
+        assert!(
+            ok >= 950,
+            "{}: only {} of 1000 symbols readable from the ELF dump",
+            label,
+            ok
+        );
+        for (i, f) in FORMATS.iter().enumerate().skip(1) {
+            for (j, (a, b)) in results[0].iter().zip(&results[i]).enumerate() {
+                assert_eq!(a, b, "{} {} symbol at 0x{:x}", label, f, picks[j]);
+            }
+        }
+        for (j, r) in results[0].iter().enumerate() {
+            if let Ok(v) = r {
+                assert_eq!(v.len(), 32, "{}: short read at 0x{:x}", label, picks[j]);
+            }
+        }
+    }
+}
+
+#[test]
+fn reads_cross_pages_and_stop_at_unmapped_memory() {
+    for (label, dir) in sets() {
+        let truth = kallsyms_map(&kallsyms(&dir));
+        for f in FORMATS {
+            let k = open_bare(&dir.join(f)).unwrap();
+            let mut st = k.lock();
+            // 3 pages starting mid-page equal the same bytes read page by page.
+            let start = truth["linux_banner"] - 100;
+            let mut big = vec![0u8; 3 * 4096];
+            assert_eq!(st.read(start, &mut big).unwrap(), big.len());
+            let mut pieces = Vec::new();
+            let mut a = start;
+            while a < start + big.len() as u64 {
+                let n = (4096 - (a & 0xfff)).min(start + big.len() as u64 - a) as usize;
+                let mut p = vec![0u8; n];
+                assert_eq!(st.read(a, &mut p).unwrap(), n);
+                pieces.extend_from_slice(&p);
+                a += n as u64;
+            }
+            assert_eq!(big, pieces, "{} {}", label, f);
+            // A non-canonical address fails with an error naming it.
+            let e = st.read(0x8000_0000_0000_0000, &mut [0u8; 8]).unwrap_err();
+            assert!(e.to_string().contains("0x8000000000000000"), "{}", e);
+            // A range running from mapped into unmapped memory gives a short count.
+            let (pages, _) = st.walk_pages_collect().unwrap();
+            let mut kmap: Vec<(u64, u64)> = pages
+                .iter()
+                .filter(|p| p.kp_kmap_vaddr >= 0xffff_ffff_8000_0000)
+                .map(|p| (p.kp_kmap_vaddr, p.kp_len))
+                .collect();
+            kmap.sort();
+            let edge = kmap
+                .windows(2)
+                .find(|w| w[0].0 + w[0].1 != w[1].0)
+                .map(|w| w[0].0 + w[0].1)
+                .expect("a hole in the kernel text mapping");
+            let mut b = vec![0u8; 8192];
+            let n = st.read(edge - 4096, &mut b).unwrap();
+            assert_eq!(
+                n, 4096,
+                "{} {}: short count up to the unmapped page",
+                label, f
+            );
+        }
+    }
+}
+
+#[test]
+fn walk_pages_visits_every_kernel_text_page_once() {
+    for (label, dir) in sets() {
+        let truth = kallsyms_map(&kallsyms(&dir));
+        let phys_base: i64 = vmcoreinfo_value(&dir, "NUMBER(phys_base)")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (stext, end) = (truth["_stext"], truth["_end"]);
+        for f in FORMATS {
+            let k = open_bare(&dir.join(f)).unwrap();
+            let mut st = k.lock();
+            let (pages, done) = st.walk_pages_collect().unwrap();
+            assert!(done, "{} {}: walk did not complete", label, f);
+            let mut count = std::collections::HashMap::new();
+            for p in &pages {
+                assert_eq!(p.kp_version, 2);
+                assert!(p.kp_len == 4096 || p.kp_len == 2 << 20, "len {}", p.kp_len);
+                if p.kp_kmap_vaddr >= 0xffff_ffff_8000_0000
+                    && p.kp_kmap_vaddr < 0xffff_ffff_c000_0000
+                {
+                    // Text-mapping pages: physical = virtual - __START_KERNEL_map + phys_base.
+                    assert_eq!(
+                        p.kp_paddr,
+                        (p.kp_kmap_vaddr - 0xffff_ffff_8000_0000).wrapping_add(phys_base as u64),
+                        "{} {}",
+                        label,
+                        f
+                    );
+                    let mut o = 0;
+                    while o < p.kp_len {
+                        *count.entry(p.kp_kmap_vaddr + o).or_insert(0u32) += 1;
+                        o += 4096;
+                    }
+                }
+            }
+            let mut mapped = 0;
+            let mut va = stext;
+            while va < end {
+                let readable = st.read(va, &mut [0u8; 1]).is_ok();
+                let c = count.get(&va).copied().unwrap_or(0);
+                assert_eq!(
+                    c, readable as u32,
+                    "{} {}: page 0x{:x} seen {} times",
+                    label, f, va, c
+                );
+                mapped += readable as usize;
+                va += 4096;
+            }
+            assert!(mapped > 1000, "{} {}: only {} text pages", label, f, mapped);
+            // Physical phase: dumped pages not seen in the kernel map, each exactly once; with
+            // the kernel-map pages they cover all 256 MiB of guest RAM.
+            let mut kmap_pfns = std::collections::HashSet::new();
+            for p in pages.iter().filter(|p| p.kp_kmap_vaddr != 0) {
+                let mut o = 0;
+                while o < p.kp_len {
+                    kmap_pfns.insert((p.kp_paddr + o) >> 12);
+                    o += 4096;
+                }
+            }
+            let mut phys = std::collections::HashSet::new();
+            for p in pages.iter().filter(|p| p.kp_kmap_vaddr == 0) {
+                assert!(
+                    phys.insert(p.kp_paddr >> 12),
+                    "{} {}: pa 0x{:x} twice",
+                    label,
+                    f,
+                    p.kp_paddr
+                );
+                assert!(!kmap_pfns.contains(&(p.kp_paddr >> 12)));
+                assert!(p.kp_offset >= 0);
+            }
+            let ram = (0..65536u64)
+                .filter(|pfn| phys.contains(pfn) || kmap_pfns.contains(pfn))
+                .count();
+            assert_eq!(ram, 65536, "{} {}", label, f);
+        }
+    }
+}

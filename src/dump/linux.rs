@@ -538,3 +538,70 @@ pub fn open_elf(
         parts.nr_cpus,
     )?))
 }
+
+/// FORMATS entry: kdump-compressed file.
+pub fn open_kdump(
+    file: File,
+    path: &Path,
+    _flags: i32,
+    _syms: &mut dyn SymbolLookup,
+) -> Result<Box<dyn Backend>> {
+    let parts = crate::dump::kdump::open(map_file(&file, path)?, path)?;
+    let cpus = parts.mem.header.nr_cpus.max(0) as usize;
+    let info = parts.vmcoreinfo;
+    Ok(Box::new(LinuxDump::new(
+        Box::new(parts.mem),
+        info.as_deref(),
+        path,
+        cpus,
+    )?))
+}
+
+/// FORMATS entry: makedumpfile flattened file (read in place).
+pub fn open_flattened(
+    file: File,
+    path: &Path,
+    _flags: i32,
+    _syms: &mut dyn SymbolLookup,
+) -> Result<Box<dyn Backend>> {
+    let parts = crate::dump::flattened::open(map_file(&file, path)?, path)?;
+    let cpus = parts.mem.header.nr_cpus.max(0) as usize;
+    let info = parts.vmcoreinfo;
+    Ok(Box::new(LinuxDump::new(
+        Box::new(parts.mem),
+        info.as_deref(),
+        path,
+        cpus,
+    )?))
+}
+
+impl LinuxDump {
+    /// Opens a Linux dump file of any supported format directly (for code that needs the
+    /// concrete type, e.g. tests and tools; `kvm_open` goes through the FORMATS table).
+    pub fn open_path(path: &Path) -> Result<LinuxDump> {
+        let file = File::open(path).map_err(|e| Error::sys(path.display().to_string(), e))?;
+        let map = map_file(&file, path)?;
+        let head = &map.bytes()[..map.bytes().len().min(crate::dump::PROBE_LEN)];
+        if crate::dump::elf::is_linux_vmcore(head) {
+            let parts = crate::dump::elf::open(map, path)?;
+            let info = parts.vmcoreinfo;
+            LinuxDump::new(Box::new(parts.mem), info.as_deref(), path, parts.nr_cpus)
+        } else if crate::dump::kdump::probe(head) {
+            let parts = crate::dump::kdump::open(map, path)?;
+            let cpus = parts.mem.header.nr_cpus.max(0) as usize;
+            let info = parts.vmcoreinfo;
+            LinuxDump::new(Box::new(parts.mem), info.as_deref(), path, cpus)
+        } else if crate::dump::flattened::probe(head) {
+            let parts = crate::dump::flattened::open(map, path)?;
+            let cpus = parts.mem.header.nr_cpus.max(0) as usize;
+            let info = parts.vmcoreinfo;
+            LinuxDump::new(Box::new(parts.mem), info.as_deref(), path, cpus)
+        } else {
+            Err(Error::format(format!(
+                "{}: not a Linux dump (first bytes {})",
+                path.display(),
+                crate::dump::describe_magic(head)
+            )))
+        }
+    }
+}

@@ -8,6 +8,8 @@ use crate::backend::{Backend, SymbolLookup};
 use crate::error::{Error, Result};
 
 pub mod elf;
+pub mod flattened;
+pub mod kdump;
 pub mod linux;
 pub mod mapped;
 pub mod physmem;
@@ -29,6 +31,16 @@ pub static FORMATS: &[Format] = &[
         name: "Linux ELF vmcore",
         probe: elf::is_linux_vmcore,
         open: linux::open_elf,
+    },
+    Format {
+        name: "Linux kdump-compressed dump",
+        probe: kdump::probe,
+        open: linux::open_kdump,
+    },
+    Format {
+        name: "makedumpfile flattened dump",
+        probe: flattened::probe,
+        open: linux::open_flattened,
     },
 ];
 
