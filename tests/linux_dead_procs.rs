@@ -637,3 +637,55 @@ fn missing_or_corrupt_btf_is_a_clear_error_and_reads_still_work() {
     let kp = KinfoProc::zeroed();
     assert!(k.lock().getargv(&kp, ArgvKind::Args, 0).is_err());
 }
+
+/// Symbols from the truth kallsyms, with the dump's own BTF bounds hidden.
+struct NoBtfSyms(std::collections::HashMap<String, u64>);
+impl kvm::SymbolLookup for NoBtfSyms {
+    fn lookup(&mut self, name: &str) -> Option<u64> {
+        if name.ends_with("_BTF") {
+            return None;
+        }
+        self.0.get(name).copied()
+    }
+}
+
+#[test]
+fn btf_from_a_type_file_instead_of_the_dump() {
+    use kvm::Backend;
+    let Some(dir) = set_dir("nokaslr") else {
+        return;
+    };
+    let t = truth(&dir);
+    let mut syms = NoBtfSyms(kallsyms_map(&kallsyms(&dir)));
+    let core = dir.join("vmcore.kdump-zlib");
+    let mut d = kvm::dump::linux::LinuxDump::open_path(&core).unwrap();
+    let e = d
+        .getprocs(&mut syms, abi::KERN_PROC_PROC, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("__start_BTF"), "{}", e);
+
+    // Garbage as the type file: a clear error naming the file; the dump still reads.
+    let junk = scratch("lxproc").join("garbage.btf");
+    std::fs::write(&junk, b"this is not BTF at all, just text............").unwrap();
+    let e = d.set_type_file(&junk).unwrap_err().to_string();
+    assert!(e.contains("garbage.btf") && e.contains("BTF"), "{}", e);
+    let e = d
+        .set_type_file(&dir.join("System.map"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("System.map"), "{}", e);
+    let mut b = [0u8; 8];
+    assert_eq!(d.read(syms.0["linux_banner"], &mut b).unwrap(), 8);
+    assert_eq!(&b, b"Linux ve");
+
+    // The stripped vmlinux (its .BTF section) and the raw BTF file both work.
+    for f in ["vmlinux", "truth/btf-vmlinux"] {
+        assert!(d.set_type_file(&dir.join(f)).unwrap(), "{}", f);
+        let rows = d.getprocs(&mut syms, abi::KERN_PROC_PROC, 0).unwrap();
+        let got = pids(&rows);
+        for p in t.keys() {
+            assert!(got.contains(p), "{}: pid {} missing", f, p);
+        }
+    }
+}

@@ -304,6 +304,9 @@ impl Backend for LinuxDump {
     }
 
     // Processes and statistics: src/proc/linux_dead.
+    fn set_type_file(&mut self, path: &Path) -> Result<bool> {
+        crate::proc::linux_dead::glue::set_type_file(self, path).map(|_| true)
+    }
     fn getprocs(
         &mut self,
         syms: &mut dyn SymbolLookup,

@@ -6,7 +6,7 @@ use crate::abi::{KinfoProc, CPUSTATES};
 use crate::backend::{ArgvKind, Backend, SymbolLookup};
 use crate::btf::Btf;
 use crate::dump::linux::LinuxDump;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Per-dump state of the process code: the parsed BTF once loaded, or a BTF given explicitly.
 #[derive(Default)]
@@ -95,4 +95,16 @@ pub fn plain<T>(
     f: impl FnOnce(&mut dyn KernelMemory) -> Result<T>,
 ) -> Result<T> {
     f(&mut Mem { dump, syms })
+}
+
+/// Takes the kernel's BTF from a file (vmlinux with .BTF, or a raw BTF blob such as a copy of
+/// /sys/kernel/btf/vmlinux) instead of the dump. The file is mapped, not read whole.
+pub fn set_type_file(dump: &mut LinuxDump, path: &std::path::Path) -> Result<()> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::sys(shown.clone(), e))?;
+    let map = crate::dump::mapped::Mapped::map(&file, path)?;
+    let btf = super::btf_from_file_bytes(map.bytes())
+        .map_err(|e| Error::format(format!("{}: {}", shown, e)))?;
+    dump.procs.set_btf(btf);
+    Ok(())
 }
