@@ -165,3 +165,60 @@ fn read_all(f: &std::fs::File) -> Vec<u8> {
     f.read_to_end(&mut v).unwrap();
     v
 }
+
+/// Deterministic mutations of the real BTF (bit flips in the header and type section, random
+/// truncations, lengths set huge): parsing and layout resolution must fail cleanly or succeed,
+/// never panic or hang. (The libFuzzer target fuzz/fuzz_targets/btf.rs does the same at scale.)
+#[test]
+fn mutated_btf_never_panics() {
+    let Some(dir) = dump_dir() else { return };
+    let raw = std::fs::read(dir.join("truth/btf-vmlinux")).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut ok, mut err) = (0, 0);
+    for round in 0..60 {
+        let mut m = raw.clone();
+        match round % 3 {
+            0 => {
+                // Flip bytes in the header and the first types (where structure is decided).
+                for _ in 0..4 {
+                    let i = (next() % 4096) as usize;
+                    m[i] ^= (next() % 255 + 1) as u8;
+                }
+            }
+            1 => {
+                let cut = (next() % raw.len() as u64) as usize;
+                m.truncate(cut);
+            }
+            _ => {
+                // A member's type id or offset anywhere in the type section set to garbage.
+                for _ in 0..64 {
+                    let i = 24 + (next() % (raw.len() as u64 - 28)) as usize;
+                    m[i..i + 4].copy_from_slice(&(next() as u32).to_le_bytes());
+                }
+            }
+        }
+        match Btf::parse(&m) {
+            Ok(b) => {
+                ok += 1;
+                let _ = kvm::proc::linux_dead::layout::Layout::from_btf(&b);
+                for id in 0..2000 {
+                    let _ = b.size_of(id);
+                    let _ = b.member(id, "pid");
+                }
+                let _ = b.enum_value("PIDTYPE_SID");
+            }
+            Err(e) => {
+                err += 1;
+                assert!(e.to_string().starts_with("BTF"), "{}", e);
+            }
+        }
+    }
+    println!("mutations: {} parsed, {} rejected", ok, err);
+    assert!(err > 0 && ok > 0);
+}

@@ -271,10 +271,14 @@ impl DeadLinux {
         let off = self.lay.t_tasks as u64;
         let head = init.wrapping_add(off);
         let mut out = vec![init];
+        let mut seen = std::collections::HashSet::new();
         let mut cur = read_u64(mem, head)?;
         while cur != head {
-            if out.len() >= MAX_TASKS {
-                return Err(Error::format("task list does not end (corrupt dump?)"));
+            if out.len() >= MAX_TASKS || !seen.insert(cur) {
+                return Err(Error::format(format!(
+                    "task list from init_task loops at 0x{:x} without returning (corrupt dump?)",
+                    cur
+                )));
             }
             out.push(cur.wrapping_sub(off));
             cur = read_u64(mem, cur)?;
@@ -297,10 +301,14 @@ impl DeadLinux {
             (_, _, Some(g)) => (leader.addr.wrapping_add(g as u64), g as u64),
             _ => return Ok(out),
         };
+        let mut seen = std::collections::HashSet::new();
         let mut cur = read_u64(mem, head)?;
         while cur != head {
-            if out.len() >= MAX_TASKS {
-                return Err(Error::format("thread list does not end (corrupt dump?)"));
+            if out.len() >= MAX_TASKS || !seen.insert(cur) {
+                return Err(Error::format(format!(
+                    "thread list of task 0x{:x} loops at 0x{:x} (corrupt dump?)",
+                    leader.addr, cur
+                )));
             }
             let t = cur.wrapping_sub(link);
             if t != leader.addr {
