@@ -689,3 +689,77 @@ fn btf_from_a_type_file_instead_of_the_dump() {
         }
     }
 }
+
+/// The dump's memory with some 8-byte words overwritten, to model corrupt kernel lists.
+struct Patched {
+    dump: kvm::dump::linux::LinuxDump,
+    syms: std::collections::HashMap<String, u64>,
+    patches: Vec<(u64, u64)>,
+}
+
+impl kvm::proc::linux_dead::KernelMemory for Patched {
+    fn read(&mut self, va: u64, buf: &mut [u8]) -> kvm::Result<usize> {
+        let n = kvm::Backend::read(&mut self.dump, va, buf)?;
+        for &(pva, val) in &self.patches {
+            for (i, b) in val.to_le_bytes().iter().enumerate() {
+                let a = pva + i as u64;
+                if a >= va && a < va + n as u64 {
+                    buf[(a - va) as usize] = *b;
+                }
+            }
+        }
+        Ok(n)
+    }
+    fn read_user(&mut self, pgd: u64, va: u64, buf: &mut [u8]) -> kvm::Result<usize> {
+        self.dump.read_user(pgd, va, buf)
+    }
+    fn symbol(&mut self, name: &str) -> Option<u64> {
+        self.syms.get(name).copied()
+    }
+}
+
+#[test]
+fn corrupt_task_lists_give_errors_not_hangs() {
+    use kvm::proc::linux_dead::DeadLinux;
+    let Some(dir) = set_dir("kaslr") else { return };
+    let syms = kallsyms_map(&kallsyms(&dir));
+    let btf = kvm::btf::Btf::parse(&std::fs::read(dir.join("truth/btf-vmlinux")).unwrap()).unwrap();
+    let tasks_off = btf.field("task_struct", "tasks").unwrap().offset();
+    let mut mem = Patched {
+        dump: kvm::dump::linux::LinuxDump::open_path(&dir.join("vmcore.elf")).unwrap(),
+        syms: syms.clone(),
+        patches: vec![],
+    };
+    let mut d = DeadLinux::from_memory(&mut mem).unwrap();
+    let good = d.getprocs(&mut mem, abi::KERN_PROC_ALL, 0).unwrap();
+    assert!(good.len() > 50);
+
+    // The first task after init_task links to itself: a cycle that never reaches the head.
+    let head = syms["init_task"] + tasks_off;
+    let mut b = [0u8; 8];
+    kvm::Backend::read(&mut mem.dump, head, &mut b).unwrap();
+    let first = u64::from_le_bytes(b);
+    mem.patches = vec![(first, first)];
+    let t = std::time::Instant::now();
+    let e = d
+        .getprocs(&mut mem, abi::KERN_PROC_ALL, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("loops"), "{}", e);
+    assert!(t.elapsed().as_secs() < 5);
+
+    // A link into unmapped memory: an error naming the address.
+    mem.patches = vec![(first, 0xffff_ffff_ffff_0000)];
+    let e = d
+        .getprocs(&mut mem, abi::KERN_PROC_PROC, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("0xffffffffffff0000"), "{}", e);
+
+    // Back to the real memory: the same handle lists everything again.
+    mem.patches.clear();
+    assert_eq!(
+        d.getprocs(&mut mem, abi::KERN_PROC_ALL, 0).unwrap().len(),
+        good.len()
+    );
+}

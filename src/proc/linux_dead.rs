@@ -792,7 +792,11 @@ impl DeadLinux {
         let lay = self.lay.clone();
         let mut threads = Vec::new();
         if p.nthreads > 1 || want_threads {
-            for addr in self.threads(mem, leader)?.into_iter().skip(1) {
+            // A broken thread list costs the threads, not the whole listing.
+            let addrs = self
+                .threads(mem, leader)
+                .unwrap_or_else(|_| vec![leader.addr]);
+            for addr in addrs.into_iter().skip(1) {
                 if let Ok(t) = self.read_task(mem, addr) {
                     threads.push(t);
                 }
