@@ -205,6 +205,8 @@ struct ProcInfo {
     cstime: u64,
     cminflt: u64,
     cmajflt: u64,
+    /// signal->group_exit_code: the signal of a group stop.
+    group_exit_code: u64,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -395,6 +397,7 @@ impl DeadLinux {
                 p.cstime = g(lay.s_cstime);
                 p.cminflt = g(lay.s_cmin_flt);
                 p.cmajflt = g(lay.s_cmaj_flt);
+                p.group_exit_code = g(lay.s_group_exit_code);
                 let tty = lay.s_tty.get(&sb);
                 if tty != 0 {
                     self.tty_info(mem, tty, &mut p);
@@ -464,11 +467,14 @@ impl DeadLinux {
     /// whose /proc name is built from the worker's description).
     fn kthread_name(&self, mem: &mut dyn KernelMemory, b: &[u8]) -> Option<Vec<u8>> {
         let lay = &self.lay;
-        if lay.t_flags.get(b) & PF_WQ_WORKER != 0 || self.comm(b).len() + 1 < lay.t_comm_len {
-            return None;
-        }
         let kt = lay.t_worker_private?.get(b);
         if kt == 0 {
+            return None;
+        }
+        if lay.t_flags.get(b) & PF_WQ_WORKER != 0 {
+            return self.worker_name(mem, kt, b);
+        }
+        if self.comm(b).len() + 1 < lay.t_comm_len {
             return None;
         }
         let name = read_field(mem, kt, lay.kthread_full_name?).ok()?;
@@ -480,6 +486,32 @@ impl DeadLinux {
         let s = &buf[..n];
         let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
         (end > 0).then(|| s[..end].to_vec())
+    }
+
+    /// A workqueue worker's name as /proc shows it: comm, then "+desc" while it runs a work
+    /// item or "-desc" when idle, desc being the last workqueue it served.
+    fn worker_name(&self, mem: &mut dyn KernelMemory, kt: u64, b: &[u8]) -> Option<Vec<u8>> {
+        let lay = &self.lay;
+        let worker = read_field(mem, kt, lay.kthread_data?).ok()?;
+        let (doff, dlen) = lay.worker_desc?;
+        if worker == 0 || dlen == 0 {
+            return None;
+        }
+        let mut desc = vec![0u8; dlen.min(64)];
+        read_exact(mem, worker.wrapping_add(doff as u64), &mut desc).ok()?;
+        let end = desc.iter().position(|&c| c == 0).unwrap_or(desc.len());
+        if end == 0 {
+            return None;
+        }
+        let busy = lay
+            .worker_current_work
+            .and_then(|f| read_field(mem, worker, f).ok())
+            .unwrap_or(0)
+            != 0;
+        let mut name = self.comm(b).to_vec();
+        name.push(if busy { b'+' } else { b'-' });
+        name.extend_from_slice(&desc[..end]);
+        Some(name)
     }
 
     fn tty_info(&self, mem: &mut dyn KernelMemory, tty: u64, p: &mut ProcInfo) {
@@ -606,6 +638,7 @@ impl DeadLinux {
         state: u8,
         times: (u64, u64),
         clock: Clock,
+        group_exit_code: u64,
     ) {
         let lay = &self.lay;
         let b = &t.buf;
@@ -643,8 +676,15 @@ impl DeadLinux {
             if lay.t_flags.get(b) & PF_EXITING != 0 {
                 kp.ki_flag |= abi::P_WEXIT;
             }
-        } else {
-            kp.ki_xstat = (o(lay.t_exit_code) & 0xffff) as u16;
+        }
+        // Exit status of a zombie, or the stop signal of a stopped task (wait-status layout;
+        // a group stop records its signal in signal->group_exit_code).
+        if matches!(kp.ki_stat, abi::SZOMB | abi::SSTOP) {
+            let mut x = o(lay.t_exit_code) & 0xffff;
+            if x == 0 && kp.ki_stat == abi::SSTOP {
+                x = group_exit_code & 0xffff;
+            }
+            kp.ki_xstat = x as u16;
         }
         let nice = lay.t_static_prio.get_signed(b) - NICE_BASE;
         kp.ki_nice = nice.clamp(-20, 20) as i8;
@@ -809,7 +849,7 @@ impl DeadLinux {
         if want_threads {
             for t in std::iter::once(leader).chain(threads.iter()) {
                 let mut kp = base;
-                self.fill_thread(&mut kp, t, st(t), times(t), clock);
+                self.fill_thread(&mut kp, t, st(t), times(t), clock, p.group_exit_code);
                 if t.addr == leader.addr {
                     long_tdname(&mut kp, p);
                 }
@@ -831,7 +871,7 @@ impl DeadLinux {
                 stt = stt.saturating_add(s);
             }
             let mut kp = base;
-            self.fill_thread(&mut kp, leader, state, (ut, stt), clock);
+            self.fill_thread(&mut kp, leader, state, (ut, stt), clock, p.group_exit_code);
             long_tdname(&mut kp, p);
             kp.ki_tid = p.pid;
             out.push(kp);

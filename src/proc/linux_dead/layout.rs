@@ -79,6 +79,10 @@ pub struct Layout {
     /// task->worker_private -> struct kthread, whose full_name holds the untruncated name.
     pub t_worker_private: Opt,
     pub kthread_full_name: Opt,
+    /// kthread.data -> struct worker (workqueue workers): desc[] and current_work.
+    pub kthread_data: Opt,
+    pub worker_desc: Option<(usize, usize)>,
+    pub worker_current_work: Opt,
 
     pub signal_size: usize,
     pub s_thread_head: Option<usize>,
@@ -94,6 +98,7 @@ pub struct Layout {
     pub s_cmaj_flt: Opt,
     pub s_min_flt: Opt,
     pub s_maj_flt: Opt,
+    pub s_group_exit_code: Opt,
 
     /// struct pid: numbers[0].nr offset.
     pub pid_nr0: F,
@@ -268,6 +273,11 @@ impl Layout {
             t_ptrace: c.opt(task, "ptrace"),
             t_worker_private: c.opt(task, "worker_private"),
             kthread_full_name: c.opt("kthread", "full_name"),
+            kthread_data: c.opt("kthread", "data"),
+            worker_desc: c
+                .mem("worker", "desc")
+                .and_then(|m| Some((m.offset() as usize, btf.size_of(m.type_id)? as usize))),
+            worker_current_work: c.opt("worker", "current_work"),
 
             signal_size: c.size("signal_struct")?,
             s_thread_head: c
@@ -284,6 +294,7 @@ impl Layout {
             s_cmaj_flt: c.opt("signal_struct", "cmaj_flt"),
             s_min_flt: c.opt("signal_struct", "min_flt"),
             s_maj_flt: c.opt("signal_struct", "maj_flt"),
+            s_group_exit_code: c.opt("signal_struct", "group_exit_code"),
 
             pid_nr0: F {
                 off: numbers.offset() as usize + upid_nr.off,
