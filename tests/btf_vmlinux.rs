@@ -87,8 +87,17 @@ fn btf_matches_vmcoreinfo_and_is_fast() {
     );
     // The 100 ms target is for optimized builds (the bench measures it); unoptimized test
     // builds on a shared machine only get a sanity bound.
-    let limit = if cfg!(debug_assertions) { 1000.0 } else { 100.0 };
-    assert!(best < limit, "BTF parse took {:.1} ms (limit {} ms)", best, limit);
+    let limit = if cfg!(debug_assertions) {
+        1000.0
+    } else {
+        100.0
+    };
+    assert!(
+        best < limit,
+        "BTF parse took {:.1} ms (limit {} ms)",
+        best,
+        limit
+    );
     let n = check_against_vmcoreinfo(&btf, &dir);
     assert!(n >= 40, "only {} VMCOREINFO entries checked", n);
 

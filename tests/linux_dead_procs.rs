@@ -329,6 +329,14 @@ fn processes_threads_and_filters_match_the_guest() {
         let rows = procs(&k, abi::KERN_PROC_PROC, 0)
             .unwrap_or_else(|e| panic!("{}: KERN_PROC_PROC: {}", what, e));
         check_process_rows(&what, &rows, &t, btime(&dir));
+        // Kernel addresses: pid 0's task_struct is init_task; thread rows carry their own.
+        let init = kallsyms_map(&kallsyms(&dir))["init_task"];
+        assert_eq!(
+            rows.iter().find(|r| r.ki_pid == 0).unwrap().ki_paddr,
+            init,
+            "{}",
+            what
+        );
         // Descending pid order (newest first).
         assert!(
             rows.windows(2).all(|w| w[0].ki_pid > w[1].ki_pid),
@@ -365,6 +373,13 @@ fn processes_threads_and_filters_match_the_guest() {
                 }
             }
         }
+        let tdaddrs: BTreeSet<u64> = all_rows.iter().map(|k| k.ki_tdaddr).collect();
+        assert_eq!(
+            tdaddrs.len(),
+            all_rows.len(),
+            "{}: ki_tdaddr not unique",
+            what
+        );
         let proc_with_threads =
             procs(&k, abi::KERN_PROC_PROC | abi::KERN_PROC_INC_THREAD, 0).unwrap();
         assert_eq!(pids(&proc_with_threads), pids(&all_rows), "{}", what);
@@ -648,6 +663,7 @@ fn missing_or_corrupt_btf_is_a_clear_error_and_reads_still_work() {
     // With the resolver serving every symbol the listing works (control case).
     let k = open_resolver(&core, resolver(&dir, |_, v| Some(v)));
     assert!(procs(&k, abi::KERN_PROC_PROC, 0).unwrap().len() > 20);
+    let cp_btf = k.lock().cptime().unwrap();
 
     // __start_BTF hidden.
     let k = open_resolver(
@@ -658,6 +674,9 @@ fn missing_or_corrupt_btf_is_a_clear_error_and_reads_still_work() {
     assert!(e.contains("BTF") && e.contains("__start_BTF"), "{}", e);
     banner_ok(&k);
     assert!(k.lock().loadavg().is_ok());
+    assert_eq!(k.lock().ncpus().unwrap(), 1);
+    // cp_time falls back to the stable kernel_cpustat layout and gives the same numbers.
+    assert_eq!(k.lock().cptime().unwrap(), cp_btf);
 
     // __start_BTF pointing at something that is not BTF (the banner): corrupt BTF.
     let banner = kallsyms_map(&kallsyms(&dir))["linux_banner"];

@@ -543,6 +543,10 @@ impl DeadLinux {
     fn fill_proc(&self, kp: &mut KinfoProc, p: &ProcInfo, leader: &Task, clock: Clock) {
         let lay = &self.lay;
         let b = &leader.buf;
+        // Kernel addresses, as FreeBSD's dead-kernel kvm_getprocs reports them: the task_struct
+        // of the group leader and the mm_struct.
+        kp.ki_paddr = leader.addr;
+        kp.ki_vmspace = lay.t_mm.get(b);
         kp.ki_pid = p.pid;
         kp.ki_ppid = p.ppid;
         kp.ki_pgid = p.pgid;
@@ -644,6 +648,7 @@ impl DeadLinux {
         let b = &t.buf;
         let o = |f: Option<F>| f.map(|f| f.get(b)).unwrap_or(0);
         kp.ki_tid = lay.t_pid.get(b) as i32;
+        kp.ki_tdaddr = t.addr;
         set_cstr(&mut kp.ki_tdname, self.comm(b));
         match state {
             b'R' => kp.ki_stat = abi::SRUN,

@@ -84,8 +84,12 @@ pub fn getargv(
     with(dump, syms, |d, m| d.getargv(m, kp, kind, limit))
 }
 
+/// cp_time with the BTF layout when it loads, else with the long-stable default layout.
 pub fn cptime(dump: &mut LinuxDump, syms: &mut dyn SymbolLookup) -> Result<[i64; CPUSTATES]> {
-    with(dump, syms, |d, m| stats::cptime(m, d.btf()))
+    match with(dump, syms, |d, m| stats::cptime(m, Some(d.btf()))) {
+        Ok(v) => Ok(v),
+        Err(_) => plain(dump, syms, |m| stats::cptime(m, None)),
+    }
 }
 
 /// Runs a statistics call that needs no BTF.

@@ -68,14 +68,11 @@ pub fn percpu_offset(mem: &mut dyn KernelMemory, cpu: u32) -> Result<Option<u64>
 
 /// kvm_getcptime: kernel_cpustat.cpustat[] summed over possible CPUs, in USER_HZ ticks, mapped
 /// to FreeBSD's CP_USER, CP_NICE, CP_SYS, CP_INTR, CP_IDLE (as the live backend maps /proc/stat).
-pub fn cptime(mem: &mut dyn KernelMemory, btf: &Btf) -> Result<[i64; CPUSTATES]> {
+/// Layout and indexes come from BTF when available; without it the layout every kernel since
+/// 3.x has (cpustat[] first, enum cpu_usage_stat order USER, NICE, SYSTEM, SOFTIRQ, IRQ, IDLE,
+/// IOWAIT, STEAL) is assumed, so the call works on a dump whose BTF is missing.
+pub fn cptime(mem: &mut dyn KernelMemory, btf: Option<&Btf>) -> Result<[i64; CPUSTATES]> {
     let var = sym(mem, "kernel_cpustat")?;
-    let arr = btf.field("kernel_cpustat", "cpustat")?.offset();
-    let idx = |n: &str| -> Result<u64> {
-        btf.enum_value(n)
-            .and_then(|v| u64::try_from(v).ok())
-            .ok_or_else(|| Error::format(format!("kernel BTF: no enumerator {}", n)))
-    };
     let names = [
         "CPUTIME_USER",
         "CPUTIME_NICE",
@@ -86,7 +83,18 @@ pub fn cptime(mem: &mut dyn KernelMemory, btf: &Btf) -> Result<[i64; CPUSTATES]>
         "CPUTIME_IOWAIT",
         "CPUTIME_STEAL",
     ];
-    let idxs: Vec<u64> = names.iter().map(|n| idx(n)).collect::<Result<_>>()?;
+    let (arr, idxs): (u64, Vec<u64>) = match btf {
+        Some(btf) => {
+            let arr = btf.field("kernel_cpustat", "cpustat")?.offset();
+            let idx = |n: &str| -> Result<u64> {
+                btf.enum_value(n)
+                    .and_then(|v| u64::try_from(v).ok())
+                    .ok_or_else(|| Error::format(format!("kernel BTF: no enumerator {}", n)))
+            };
+            (arr, names.iter().map(|n| idx(n)).collect::<Result<_>>()?)
+        }
+        None => (0, (0..8).collect()),
+    };
     let n = maxcpu(mem)? as u32;
     let possible = mask(mem, "__cpu_possible_mask", n)?;
     let mut sum = [0u64; 8];
