@@ -30,6 +30,8 @@ struct TruthProc {
     rss: u64,
     nice: i64,
     exit_code: u32,
+    /// SigPnd|ShdPnd, SigBlk, SigIgn, SigCgt.
+    sigs: [u64; 4],
     cmdline: Vec<u8>,
     environ: Vec<u8>,
 }
@@ -115,6 +117,15 @@ fn truth(dir: &Path) -> BTreeMap<i32, TruthProc> {
                 rss: rest[21].parse().unwrap(),
                 nice: rest[16].parse().unwrap(),
                 exit_code: rest.last().unwrap().parse().unwrap(),
+                sigs: {
+                    let h = |k: &str| u64::from_str_radix(status_field(&status, k), 16).unwrap();
+                    [
+                        h("SigPnd") | h("ShdPnd"),
+                        h("SigBlk"),
+                        h("SigIgn"),
+                        h("SigCgt"),
+                    ]
+                },
                 cmdline: std::fs::read(pd.join("cmdline")).unwrap_or_default(),
                 environ: std::fs::read(pd.join("environ")).unwrap_or_default(),
             },
@@ -291,6 +302,18 @@ fn check_process_rows(what: &str, rows: &[KinfoProc], t: &BTreeMap<i32, TruthPro
             }
         }
         assert_eq!(kp.ki_nice as i64, tp.nice, "{} nice", ctx);
+        let mask = |s: &abi::Sigset| s.bits[0] as u64 | (s.bits[1] as u64) << 32;
+        assert_eq!(
+            [
+                mask(&kp.ki_siglist),
+                mask(&kp.ki_sigmask),
+                mask(&kp.ki_sigignore),
+                mask(&kp.ki_sigcatch)
+            ],
+            tp.sigs,
+            "{} signal sets",
+            ctx
+        );
         assert!(kp.ki_swtime > 0, "{} swtime", ctx);
         if tp.state == 'Z' || tp.state == 'T' {
             assert_eq!(kp.ki_xstat as u32, tp.exit_code & 0xffff, "{} xstat", ctx);

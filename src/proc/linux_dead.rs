@@ -4,10 +4,19 @@
 //!
 //! Independent of how memory is read: the dump backend implements [`KernelMemory`].
 //!
-//! Fields left zero (the kernel does not store them, or only /proc computes them): ki_wchan /
-//! ki_wmesg (the wait channel needs the stack unwinder), ki_jobc, ki_login, signal sets,
-//! ki_rusage inblock/oublock, ki_tsize/ki_dsize/ki_ssize only where the mm counters exist,
-//! ki_childtime's children rusage beyond times and faults, and all kernel pointers (ki_paddr ...).
+//! Fields filled where the kernel holds them: ids (pid/tgid, real parent's tgid, pgid/sid from
+//! signal->pids[] in the root namespace), tty (device number from the tty driver) and tpgid/tsid,
+//! credentials and groups (egid first), comm (with /proc's long kthread and kworker names),
+//! state, P_* flags (P_SYSTEM|P_KPROC for PF_KTHREAD), nice/priority, start time (monotonic start
+//! + timekeeper offs_real), cpu times and faults, context switches, sizes and rss, thread ids and
+//! names, signal sets, exit/stop status, last/current CPU, %CPU as a lifetime average, and the
+//! kernel addresses ki_paddr (task_struct), ki_tdaddr, ki_vmspace (mm_struct).
+//!
+//! Left zero (not stored by the kernel, or needing more than the structures): ki_wchan and
+//! ki_wmesg (the wait channel needs a stack unwinder), ki_jobc, ki_login, ki_rusage
+//! inblock/oublock/ixrss..., ki_swrss, ki_cow, ki_estcpu, ki_jid, ki_fd/ki_textvp/ki_tracep.
+//! pid 0 (the boot CPU's idle task `swapper/0`, FreeBSD's proc0 counterpart) is listed, like
+//! FreeBSD lists proc0 on a dead kernel; the other CPUs' idle tasks are not on the task list.
 
 pub mod glue;
 pub mod layout;
@@ -207,6 +216,10 @@ struct ProcInfo {
     cmajflt: u64,
     /// signal->group_exit_code: the signal of a group stop.
     group_exit_code: u64,
+    /// Linux 64-bit masks: shared pending, ignored, caught.
+    shared_pending: u64,
+    sigignore: u64,
+    sigcatch: u64,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -398,12 +411,14 @@ impl DeadLinux {
                 p.cminflt = g(lay.s_cmin_flt);
                 p.cmajflt = g(lay.s_cmaj_flt);
                 p.group_exit_code = g(lay.s_group_exit_code);
+                p.shared_pending = g(lay.s_shared_pending);
                 let tty = lay.s_tty.get(&sb);
                 if tty != 0 {
                     self.tty_info(mem, tty, &mut p);
                 }
             }
         }
+        (p.sigignore, p.sigcatch) = self.sig_dispositions(mem, b);
         let cred = lay.t_real_cred.get(b);
         if cred != 0 {
             let mut cb = vec![0u8; lay.cred_size];
@@ -461,6 +476,35 @@ impl DeadLinux {
             }
         }
         p
+    }
+
+    /// Ignored and caught signals from sighand->action[] (SIG_DFL 0, SIG_IGN 1).
+    fn sig_dispositions(&self, mem: &mut dyn KernelMemory, b: &[u8]) -> (u64, u64) {
+        let lay = &self.lay;
+        let (Some(fs), Some((off, stride, n, hoff))) = (lay.t_sighand, lay.sh_action) else {
+            return (0, 0);
+        };
+        let sh = fs.get(b);
+        let n = n.min(64);
+        let mut buf = vec![0u8; stride.saturating_mul(n)];
+        if sh == 0 || stride < 8 || read_exact(mem, sh.wrapping_add(off as u64), &mut buf).is_err()
+        {
+            return (0, 0);
+        }
+        let (mut ign, mut cgt) = (0u64, 0u64);
+        for i in 0..n {
+            let h = F {
+                off: i * stride + hoff,
+                size: 8,
+            }
+            .get(&buf);
+            match h {
+                0 => {}
+                1 => ign |= 1 << i,
+                _ => cgt |= 1 << i,
+            }
+        }
+        (ign, cgt)
     }
 
     /// The full name of a kernel thread whose comm was truncated (not for workqueue workers,
@@ -612,6 +656,9 @@ impl DeadLinux {
         } else {
             kp.ki_swtime = 1;
         }
+        kp.ki_sigignore = abi::Sigset::from_linux_mask(p.sigignore);
+        kp.ki_sigcatch = abi::Sigset::from_linux_mask(p.sigcatch);
+        kp.ki_siglist = abi::Sigset::from_linux_mask(p.shared_pending);
         kp.ki_childtime = ns_to_timeval(p.cutime.saturating_add(p.cstime));
         kp.ki_rusage_ch.ru_utime = ns_to_timeval(p.cutime);
         kp.ki_rusage_ch.ru_stime = ns_to_timeval(p.cstime);
@@ -649,6 +696,10 @@ impl DeadLinux {
         let o = |f: Option<F>| f.map(|f| f.get(b)).unwrap_or(0);
         kp.ki_tid = lay.t_pid.get(b) as i32;
         kp.ki_tdaddr = t.addr;
+        // Thread's blocked mask; pending = the thread's own plus the process-wide queue.
+        kp.ki_sigmask = abi::Sigset::from_linux_mask(o(lay.t_blocked));
+        let shared = kp.ki_siglist.bits[0] as u64 | (kp.ki_siglist.bits[1] as u64) << 32;
+        kp.ki_siglist = abi::Sigset::from_linux_mask(shared | o(lay.t_pending));
         set_cstr(&mut kp.ki_tdname, self.comm(b));
         match state {
             b'R' => kp.ki_stat = abi::SRUN,

@@ -79,6 +79,13 @@ pub struct Layout {
     /// task->worker_private -> struct kthread, whose full_name holds the untruncated name.
     pub t_worker_private: Opt,
     pub kthread_full_name: Opt,
+    /// Signal state: task->blocked, task->pending.signal, signal->shared_pending.signal,
+    /// task->sighand -> action[] (k_sigaction: handler offset, element size, count).
+    pub t_blocked: Opt,
+    pub t_pending: Opt,
+    pub s_shared_pending: Opt,
+    pub t_sighand: Opt,
+    pub sh_action: Option<(usize, usize, usize, usize)>,
     /// kthread.data -> struct worker (workqueue workers): desc[] and current_work.
     pub kthread_data: Opt,
     pub worker_desc: Option<(usize, usize)>,
@@ -273,6 +280,22 @@ impl Layout {
             t_ptrace: c.opt(task, "ptrace"),
             t_worker_private: c.opt(task, "worker_private"),
             kthread_full_name: c.opt("kthread", "full_name"),
+            t_blocked: c
+                .opt(task, "blocked.sig")
+                .or_else(|| c.opt(task, "blocked")),
+            t_pending: c.opt(task, "pending.signal.sig"),
+            s_shared_pending: c.opt("signal_struct", "shared_pending.signal.sig"),
+            t_sighand: c.opt(task, "sighand"),
+            sh_action: c.mem("sighand_struct", "action").and_then(|m| {
+                let (elem, n) = btf.array(m.type_id)?;
+                let handler = btf.member_path(elem, "sa.sa_handler")?;
+                Some((
+                    m.offset() as usize,
+                    btf.size_of(elem)? as usize,
+                    n as usize,
+                    handler.offset() as usize,
+                ))
+            }),
             kthread_data: c.opt("kthread", "data"),
             worker_desc: c
                 .mem("worker", "desc")
