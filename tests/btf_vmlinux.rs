@@ -20,7 +20,7 @@ fn dump_dir() -> Option<PathBuf> {
 }
 
 /// VMCOREINFO lines `OFFSET(s.m)=n` / `SIZE(s)=n` for structs BTF can name.
-fn vmcoreinfo_checks(dir: &PathBuf) -> Vec<(String, Option<String>, u64)> {
+fn vmcoreinfo_checks(dir: &std::path::Path) -> Vec<(String, Option<String>, u64)> {
     let text = std::fs::read_to_string(dir.join("vmcoreinfo.txt")).unwrap();
     let mut out = Vec::new();
     for line in text.lines() {
@@ -45,7 +45,7 @@ fn vmcoreinfo_checks(dir: &PathBuf) -> Vec<(String, Option<String>, u64)> {
     out
 }
 
-fn check_against_vmcoreinfo(btf: &Btf, dir: &PathBuf) -> usize {
+fn check_against_vmcoreinfo(btf: &Btf, dir: &std::path::Path) -> usize {
     let mut checked = 0;
     for (s, m, val) in vmcoreinfo_checks(dir) {
         let Some(id) = btf.find_aggregate(&s) else {

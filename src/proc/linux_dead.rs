@@ -7,8 +7,8 @@
 //! Fields filled where the kernel holds them: ids (pid/tgid, real parent's tgid, pgid/sid from
 //! signal->pids[] in the root namespace), tty (device number from the tty driver) and tpgid/tsid,
 //! credentials and groups (egid first), comm (with /proc's long kthread and kworker names),
-//! state, P_* flags (P_SYSTEM|P_KPROC for PF_KTHREAD), nice/priority, start time (monotonic start
-//! + timekeeper offs_real), cpu times and faults, context switches, sizes and rss, thread ids and
+//! state, P_* flags (P_SYSTEM|P_KPROC for PF_KTHREAD), nice/priority, start time (monotonic
+//! start plus the timekeeper's offs_real), cpu times and faults, context switches, sizes and rss, thread ids and
 //! names, signal sets, exit/stop status, last/current CPU, %CPU as a lifetime average, and the
 //! kernel addresses ki_paddr (task_struct), ki_tdaddr, ki_vmspace (mm_struct).
 //!
@@ -346,7 +346,7 @@ impl DeadLinux {
         let Some(tk) = mem.symbol("shadow_timekeeper") else {
             return c;
         };
-        if let Some(m) = self.btf.field("timekeeper", "offs_real").ok() {
+        if let Ok(m) = self.btf.field("timekeeper", "offs_real") {
             c.offs_real = read_field(
                 mem,
                 tk,
@@ -357,7 +357,7 @@ impl DeadLinux {
             )
             .unwrap_or(0) as i64;
         }
-        if let Some(m) = self.btf.field("timekeeper", "tkr_mono.base").ok() {
+        if let Ok(m) = self.btf.field("timekeeper", "tkr_mono.base") {
             c.now_mono = read_field(
                 mem,
                 tk,
