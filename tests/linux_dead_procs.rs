@@ -768,18 +768,30 @@ fn btf_from_a_type_file_instead_of_the_dump() {
     }
 }
 
-/// The dump's memory with some 8-byte words overwritten, to model corrupt kernel lists.
+/// The dump's memory with some bytes overwritten (address, bytes): corrupt or fabricated
+/// kernel objects. Later patches win.
 struct Patched {
     dump: kvm::dump::linux::LinuxDump,
     syms: std::collections::HashMap<String, u64>,
-    patches: Vec<(u64, u64)>,
+    patches: Vec<(u64, Vec<u8>)>,
+}
+
+impl Patched {
+    fn word(&mut self, va: u64, v: u64) {
+        self.patches.push((va, v.to_le_bytes().to_vec()));
+    }
+    fn int(&mut self, va: u64, v: u64, size: u64) {
+        self.patches
+            .push((va, v.to_le_bytes()[..size as usize].to_vec()));
+    }
 }
 
 impl kvm::proc::linux_dead::KernelMemory for Patched {
     fn read(&mut self, va: u64, buf: &mut [u8]) -> kvm::Result<usize> {
         let n = kvm::Backend::read(&mut self.dump, va, buf)?;
-        for &(pva, val) in &self.patches {
-            for (i, b) in val.to_le_bytes().iter().enumerate() {
+        for (pva, bytes) in &self.patches {
+            let pva = *pva;
+            for (i, b) in bytes.iter().enumerate() {
                 let a = pva + i as u64;
                 if a >= va && a < va + n as u64 {
                     buf[(a - va) as usize] = *b;
@@ -817,7 +829,7 @@ fn corrupt_task_lists_give_errors_not_hangs() {
     let mut b = [0u8; 8];
     kvm::Backend::read(&mut mem.dump, head, &mut b).unwrap();
     let first = u64::from_le_bytes(b);
-    mem.patches = vec![(first, first)];
+    mem.word(first, first);
     let t = std::time::Instant::now();
     let e = d
         .getprocs(&mut mem, abi::KERN_PROC_ALL, 0)
@@ -827,7 +839,7 @@ fn corrupt_task_lists_give_errors_not_hangs() {
     assert!(t.elapsed().as_secs() < 5);
 
     // A link into unmapped memory: an error naming the address.
-    mem.patches = vec![(first, 0xffff_ffff_ffff_0000)];
+    mem.word(first, 0xffff_ffff_ffff_0000);
     let e = d
         .getprocs(&mut mem, abi::KERN_PROC_PROC, 0)
         .unwrap_err()
@@ -840,4 +852,87 @@ fn corrupt_task_lists_give_errors_not_hangs() {
         d.getprocs(&mut mem, abi::KERN_PROC_ALL, 0).unwrap().len(),
         good.len()
     );
+}
+
+/// The dumps' processes have no controlling terminal, so the tty path is exercised by giving
+/// one process a fabricated tty_struct and tty_driver (overlaid on read-only kernel data).
+#[test]
+fn controlling_tty_from_a_patched_signal_struct() {
+    use kvm::proc::linux_dead::DeadLinux;
+    let Some(dir) = set_dir("kaslr") else { return };
+    let t = truth(&dir);
+    let setsid = t
+        .values()
+        .find(|p| p.cmdline.starts_with(b"/bin/kvmproc\0setsid-marker"))
+        .expect("setsid-marker in truth")
+        .pid;
+    let syms = kallsyms_map(&kallsyms(&dir));
+    let btf = kvm::btf::Btf::parse(&std::fs::read(dir.join("truth/btf-vmlinux")).unwrap()).unwrap();
+    let off = |s: &str, m: &str| btf.field(s, m).unwrap().offset();
+    let mut mem = Patched {
+        dump: kvm::dump::linux::LinuxDump::open_path(&dir.join("vmcore.elf")).unwrap(),
+        syms: syms.clone(),
+        patches: vec![],
+    };
+    let mut d = DeadLinux::from_memory(&mut mem).unwrap();
+    let rows = d.getprocs(&mut mem, abi::KERN_PROC_PROC, 0).unwrap();
+    let kp = *rows.iter().find(|r| r.ki_pid == setsid).unwrap();
+    assert_eq!(kp.ki_tdev, abi::NODEV);
+    assert_eq!(kp.ki_flag & abi::P_CONTROLT, 0);
+
+    // Its signal_struct and its struct pid (for the tty's foreground group).
+    let rd = |m: &mut Patched, va: u64| {
+        let mut b = [0u8; 8];
+        kvm::Backend::read(&mut m.dump, va, &mut b).unwrap();
+        u64::from_le_bytes(b)
+    };
+    let signal = rd(&mut mem, kp.ki_paddr + off("task_struct", "signal"));
+    let pgid_idx = btf.enum_value("PIDTYPE_PGID").unwrap() as u64;
+    let pgrp = rd(
+        &mut mem,
+        signal + off("signal_struct", "pids") + 8 * pgid_idx,
+    );
+    // Fake objects in the (read-only, never zero-checked) BTF area of the kernel image.
+    let tty = syms["__start_BTF"] + 0x1000;
+    let drv = syms["__start_BTF"] + 0x3000;
+    let (major, minor_start, index) = (136u64, 0u64, 5u64); // /dev/pts/5
+    let size_of = |s: &str, m: &str| {
+        let f = btf.field(s, m).unwrap();
+        btf.size_of(f.type_id).unwrap()
+    };
+    mem.word(signal + off("signal_struct", "tty"), tty);
+    mem.int(
+        tty + off("tty_struct", "index"),
+        index,
+        size_of("tty_struct", "index"),
+    );
+    mem.word(tty + off("tty_struct", "driver"), drv);
+    mem.word(tty + off("tty_struct", "ctrl.pgrp"), pgrp);
+    mem.int(
+        drv + off("tty_driver", "major"),
+        major,
+        size_of("tty_driver", "major"),
+    );
+    mem.int(
+        drv + off("tty_driver", "minor_start"),
+        minor_start,
+        size_of("tty_driver", "minor_start"),
+    );
+
+    let rows = d.getprocs(&mut mem, abi::KERN_PROC_PROC, 0).unwrap();
+    let kp = *rows.iter().find(|r| r.ki_pid == setsid).unwrap();
+    let want_dev = (index & 0xff) | (major << 8); // makedev(136, 5)
+    assert_eq!(kp.ki_tdev, want_dev);
+    assert_eq!(kp.ki_tdev_freebsd11, want_dev as u32);
+    assert_eq!(kp.ki_tpgid, setsid);
+    assert_eq!(kp.ki_tsid, setsid);
+    assert!(kp.ki_flag & abi::P_CONTROLT != 0 && kp.ki_kiflag & abi::KI_CTTY != 0);
+    let tty_rows = d
+        .getprocs(&mut mem, abi::KERN_PROC_TTY, want_dev as i32)
+        .unwrap();
+    assert_eq!(pids(&tty_rows), [setsid].into());
+    assert!(d
+        .getprocs(&mut mem, abi::KERN_PROC_TTY, (want_dev + 1) as i32)
+        .unwrap()
+        .is_empty());
 }

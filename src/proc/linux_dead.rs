@@ -1008,3 +1008,34 @@ impl DeadLinux {
             .ok_or_else(|| Error::bad_address(va, "page table address outside the direct map"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::state_letter;
+
+    #[test]
+    fn linux_state_letters() {
+        // (__state, exit_state) -> /proc letter, as fs/proc/array.c reports them.
+        let cases = [
+            (0x0, 0x0, b'R'),
+            (0x1, 0x0, b'S'),
+            (0x2, 0x0, b'D'),
+            (0x402, 0x0, b'I'),        // TASK_IDLE = UNINTERRUPTIBLE | NOLOAD
+            (0x104, 0x0, b'T'),        // TASK_STOPPED = WAKEKILL | __TASK_STOPPED
+            (0x108, 0x0, b't'),        // TASK_TRACED
+            (0x80, 0x20, b'Z'),        // TASK_DEAD with EXIT_ZOMBIE
+            (0x80, 0x10, b'X'),        // EXIT_DEAD
+            (0x40, 0x0, b'P'),         // TASK_PARKED
+            (0x1 | 0x2000, 0x0, b'S'), // freezable sleep still S
+        ];
+        for (st, ex, want) in cases {
+            assert_eq!(
+                state_letter(st, ex) as char,
+                want as char,
+                "state 0x{:x} exit 0x{:x}",
+                st,
+                ex
+            );
+        }
+    }
+}
