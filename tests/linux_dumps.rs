@@ -260,3 +260,97 @@ fn walk_pages_visits_every_kernel_text_page_once() {
         }
     }
 }
+
+struct NoSyms;
+impl kvm::SymbolLookup for NoSyms {
+    fn lookup(&mut self, _: &str) -> Option<u64> {
+        None
+    }
+}
+
+fn backend(core: &std::path::Path) -> Box<dyn kvm::Backend> {
+    let f = std::fs::File::open(core).unwrap();
+    kvm::dump::open(f, core, libc::O_RDONLY, &mut NoSyms).unwrap()
+}
+
+fn index_from(syms: &[KSym], shift: i64) -> kvm::symbols::SymbolIndex {
+    let mut idx = kvm::symbols::SymbolIndex::new("test symbols");
+    for s in syms {
+        idx.insert(
+            &s.name,
+            kvm::symbols::Symbol {
+                value: s.addr.wrapping_add(shift as u64),
+                n_type: 0,
+            },
+        );
+    }
+    idx
+}
+
+#[test]
+fn symbol_files_are_displaced_or_refused() {
+    let Some(dir) = set_dir("kaslr") else { return };
+    let syms: Vec<KSym> = kallsyms(&dir)
+        .into_iter()
+        .filter(|s| s.module.is_none())
+        .collect();
+    let koff = i64::from_str_radix(&vmcoreinfo_value(&dir, "KERNELOFFSET").unwrap(), 16).unwrap();
+    assert_ne!(koff, 0, "the kaslr set should be relocated");
+    for f in FORMATS {
+        let mut b = backend(&dir.join(f));
+        // A kallsyms copy holds run-time addresses.
+        assert_eq!(b.symbol_displacement(&index_from(&syms, 0)).unwrap(), 0);
+        // A System.map / vmlinux holds link-time addresses.
+        assert_eq!(
+            b.symbol_displacement(&index_from(&syms, -koff)).unwrap(),
+            koff
+        );
+        // Another kernel: _stext does not match.
+        let e = b
+            .symbol_displacement(&index_from(&syms, 0x20_0000))
+            .unwrap_err();
+        assert!(e.to_string().contains("_stext"), "{}", e);
+        // Same _stext, but linux_banner elsewhere: refused by the banner check.
+        let mut wrong = index_from(&syms, 0);
+        let mut moved = kvm::symbols::SymbolIndex::new("moved banner");
+        moved.insert(
+            "linux_banner",
+            kvm::symbols::Symbol {
+                value: wrong.get_raw("linux_banner").unwrap().value + 64,
+                n_type: 0,
+            },
+        );
+        for (n, s) in wrong.iter() {
+            moved.insert(n, s);
+        }
+        wrong = moved;
+        let e = b.symbol_displacement(&wrong).unwrap_err();
+        assert!(e.to_string().contains("linux_banner"), "{}", e);
+    }
+    // The nokaslr boot of the same kernel build is the same kernel: accepted, displaced.
+    if let Some(nk) = set_dir("nokaslr") {
+        let nsyms: Vec<KSym> = kallsyms(&nk)
+            .into_iter()
+            .filter(|s| s.module.is_none())
+            .collect();
+        let mut b = backend(&dir.join("vmcore.elf"));
+        assert_eq!(b.symbol_displacement(&index_from(&nsyms, 0)).unwrap(), koff);
+    }
+}
+
+#[test]
+fn writes_are_refused() {
+    let Some(dir) = set_dir("kaslr") else { return };
+    for f in FORMATS {
+        let k = open_bare(&dir.join(f)).unwrap();
+        let e = k
+            .lock()
+            .write(0xffff_ffff_8100_0000, &[0u8; 4])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("not implemented for dead kernels"),
+            "{}",
+            e
+        );
+    }
+}

@@ -150,7 +150,7 @@ impl FlatFile {
 
     fn find(&self, off: u64) -> Option<usize> {
         let i = self.extents.partition_point(|e| e.logical <= off);
-        (i > 0).then_some(i - 1)
+        i.checked_sub(1)
     }
 }
 
