@@ -936,3 +936,62 @@ fn controlling_tty_from_a_patched_signal_struct() {
         .unwrap()
         .is_empty());
 }
+
+/// A filtered kdump (makedumpfile-style: some pages left out) whose user pages holding the long
+/// argument vector are missing: kvm_getargv fails cleanly for that process only; the listing
+/// and the other processes' vectors still work.
+#[test]
+fn argv_pages_missing_from_a_filtered_dump_are_a_clean_error() {
+    use common::kdump_convert::{self, Source, SNAPPY};
+    let Some(dir) = set_dir("nokaslr") else {
+        return;
+    };
+    let t = truth(&dir);
+    let long = t
+        .values()
+        .find(|p| p.cmdline.len() > 4096)
+        .expect("long argv")
+        .pid;
+    let src = Source::load(&dir.join("vmcore.kdump-zlib"));
+    let pages = src.pages();
+    let out = scratch("lxproc").join("no-long-argv.kdump");
+    // Pages holding the middle of the long vector (text only that process's stack has, apart
+    // from copies in page cache / pipe buffers, which the listing does not need).
+    let excluded = kdump_convert::convert(&src, &pages, &out, SNAPPY, &|_, page| {
+        page.windows(12).any(|w| w == b"longarg-0200")
+    });
+    assert!(!excluded.is_empty());
+    let k = open_bare(&out).unwrap();
+    let rows = procs(&k, abi::KERN_PROC_PROC, 0).unwrap();
+    for p in t.keys() {
+        assert!(
+            pids(&rows).contains(p),
+            "pid {} missing from the filtered dump",
+            p
+        );
+    }
+    let kp = *rows.iter().find(|r| r.ki_pid == long).unwrap();
+    let e = k
+        .lock()
+        .getargv(&kp, ArgvKind::Args, 0)
+        .map(|_| ())
+        .unwrap_err();
+    let msg = e.to_string();
+    println!("getargv on the filtered dump: {}", msg);
+    assert!(msg.contains("0x"), "{}", msg);
+    // Its environment lies on the same stack page or the next: whichever it is, other
+    // processes are unaffected.
+    for tp in t
+        .values()
+        .filter(|p| !p.kthread && p.state != 'Z' && p.pid != long)
+    {
+        let kp = *rows.iter().find(|r| r.ki_pid == tp.pid).unwrap();
+        assert_eq!(
+            vector(&k, &kp, ArgvKind::Args, 0).unwrap(),
+            tp.cmdline,
+            "pid {}",
+            tp.pid
+        );
+    }
+    let _ = std::fs::remove_file(&out);
+}
