@@ -32,6 +32,8 @@ struct TruthProc {
     exit_code: u32,
     /// SigPnd|ShdPnd, SigBlk, SigIgn, SigCgt.
     sigs: [u64; 4],
+    /// stat field 35 of the leader thread: 1 when it is not running (6.x semantics).
+    wchan: bool,
     cmdline: Vec<u8>,
     environ: Vec<u8>,
 }
@@ -117,6 +119,12 @@ fn truth(dir: &Path) -> BTreeMap<i32, TruthProc> {
                 rss: rest[21].parse().unwrap(),
                 nice: rest[16].parse().unwrap(),
                 exit_code: rest.last().unwrap().parse().unwrap(),
+                // (/proc/PID/stat hides it for multi-threaded processes; the leader's
+                // task/PID/stat shows it.)
+                wchan: match std::fs::read_to_string(pd.join(format!("task/{}/stat", pid))) {
+                    Ok(st) => stat_rest(&st)[32] != "0",
+                    Err(_) => rest[32] != "0",
+                },
                 sigs: {
                     let h = |k: &str| u64::from_str_radix(status_field(&status, k), 16).unwrap();
                     [
@@ -302,6 +310,19 @@ fn check_process_rows(what: &str, rows: &[KinfoProc], t: &BTreeMap<i32, TruthPro
             }
         }
         assert_eq!(kp.ki_nice as i64, tp.nice, "{} nice", ctx);
+        // Wait channel (unwound with the kernel's ORC tables) exactly when /proc said the task
+        // was not running, for the parked user processes (kernel threads may have run at dump
+        // time; a zombie has no stack left, so no wait channel).
+        if !tp.kthread && tp.state != 'Z' {
+            assert_eq!(
+                kp.ki_wchan != 0,
+                tp.wchan,
+                "{} wchan 0x{:x}",
+                ctx,
+                kp.ki_wchan
+            );
+            assert_eq!(cstr(&kp.ki_wmesg).is_empty(), !tp.wchan, "{} wmesg", ctx);
+        }
         let mask = |s: &abi::Sigset| s.bits[0] as u64 | (s.bits[1] as u64) << 32;
         assert_eq!(
             [
@@ -360,6 +381,17 @@ fn processes_threads_and_filters_match_the_guest() {
             "{}",
             what
         );
+        // Known wait channels: init blocks opening a FIFO (fs/pipe.c wait_for_partner), the
+        // SIGSTOPped marker in do_signal_stop, every other marker in pause(2).
+        let wm = |pid: i32| cstr(&rows.iter().find(|r| r.ki_pid == pid).unwrap().ki_wmesg);
+        assert_eq!(wm(1), "wait_for", "{}: init", what);
+        for tp in t
+            .values()
+            .filter(|p| !p.kthread && p.pid != 1 && p.wchan && p.state != 'Z')
+        {
+            let want = if tp.state == 'T' { "do_signa" } else { "pause" };
+            assert_eq!(wm(tp.pid), want, "{}: wmesg of {}", what, tp.pid);
+        }
         // Descending pid order (newest first).
         assert!(
             rows.windows(2).all(|w| w[0].ki_pid > w[1].ki_pid),

@@ -9,11 +9,14 @@
 //! credentials and groups (egid first), comm (with /proc's long kthread and kworker names),
 //! state, P_* flags (P_SYSTEM|P_KPROC for PF_KTHREAD), nice/priority, start time (monotonic
 //! start plus the timekeeper's offs_real), cpu times and faults, context switches, sizes and rss, thread ids and
-//! names, signal sets, exit/stop status, last/current CPU, %CPU as a lifetime average, and the
+//! names, signal sets, exit/stop status, last/current CPU, %CPU as a lifetime average, the
+//! wait channel of blocked tasks (ki_wchan = the kernel text address /proc/PID/wchan names,
+//! found by unwinding the task's stack with the kernel's ORC tables; ki_wmesg = that function's
+//! name, translated to the FreeBSD word where one exists, else cut to 8 characters), and the
 //! kernel addresses ki_paddr (task_struct), ki_tdaddr, ki_vmspace (mm_struct).
 //!
-//! Left zero (not stored by the kernel, or needing more than the structures): ki_wchan and
-//! ki_wmesg (the wait channel needs a stack unwinder), ki_jobc, ki_login, ki_rusage
+//! Left zero (not stored by the kernel, or needing more than the structures): ki_jobc,
+//! ki_login, ki_rusage
 //! inblock/oublock/ixrss..., ki_swrss, ki_cow, ki_estcpu, ki_jid, ki_fd/ki_textvp/ki_tracep.
 //! pid 0 (the boot CPU's idle task `swapper/0`, FreeBSD's proc0 counterpart) is listed, like
 //! FreeBSD lists proc0 on a dead kernel; the other CPUs' idle tasks are not on the task list.
@@ -21,6 +24,7 @@
 pub mod glue;
 pub mod layout;
 pub mod stats;
+pub mod wchan;
 
 use std::collections::HashMap;
 
@@ -38,6 +42,10 @@ pub trait KernelMemory {
     fn read_user(&mut self, pgd_pa: u64, va: u64, buf: &mut [u8]) -> Result<usize>;
     /// Run-time address of a kernel symbol.
     fn symbol(&mut self, name: &str) -> Option<u64>;
+    /// Name of the kernel function containing `addr` (for wait channels), if known.
+    fn symbol_name(&mut self, _addr: u64) -> Option<String> {
+        None
+    }
     /// Physical address of a kernel virtual address, when the reader can translate.
     fn kva_to_pa(&mut self, _va: u64) -> Option<u64> {
         None
@@ -79,6 +87,8 @@ pub struct DeadLinux {
     /// pid -> task_struct address of the leader, from the last walk (argv lookups).
     by_pid: HashMap<i32, u64>,
     buf_pool: Vec<Vec<u8>>,
+    /// ORC unwinder for wait channels: loaded on first use, None if the kernel has no ORC.
+    unwinder: Option<Option<wchan::Unwinder>>,
 }
 
 impl std::fmt::Debug for DeadLinux {
@@ -257,6 +267,7 @@ impl DeadLinux {
             lay,
             by_pid: HashMap::new(),
             buf_pool: Vec::new(),
+            unwinder: None,
         })
     }
 
@@ -834,6 +845,9 @@ impl DeadLinux {
             ));
         }
         let clock = self.clock(mem);
+        if self.unwinder.is_none() {
+            self.unwinder = Some(wchan::Unwinder::load(&self.btf, mem));
+        }
         let leaders = self.leaders(mem)?;
         let mut by_pid = HashMap::with_capacity(leaders.len());
         let mut out = Vec::new();
@@ -906,6 +920,7 @@ impl DeadLinux {
             for t in std::iter::once(leader).chain(threads.iter()) {
                 let mut kp = base;
                 self.fill_thread(&mut kp, t, st(t), times(t), clock, p.group_exit_code);
+                self.set_wchan(mem, &mut kp, t, st(t));
                 if t.addr == leader.addr {
                     long_tdname(&mut kp, p);
                 }
@@ -928,6 +943,7 @@ impl DeadLinux {
             }
             let mut kp = base;
             self.fill_thread(&mut kp, leader, state, (ut, stt), clock, p.group_exit_code);
+            self.set_wchan(mem, &mut kp, leader, st(leader));
             long_tdname(&mut kp, p);
             kp.ki_tid = p.pid;
             out.push(kp);
@@ -936,6 +952,27 @@ impl DeadLinux {
             self.recycle(t);
         }
         Ok(())
+    }
+
+    /// ki_wchan / ki_wmesg of a blocked task (not running, not queued to run, not exited), as
+    /// /proc/PID/wchan reports it.
+    fn set_wchan(&self, mem: &mut dyn KernelMemory, kp: &mut KinfoProc, t: &Task, state: u8) {
+        let Some(Some(u)) = &self.unwinder else {
+            return;
+        };
+        if !matches!(state, b'S' | b'D' | b'I' | b'T' | b't' | b'P') {
+            return;
+        }
+        if u.on_rq.map(|f| f.get(&t.buf)).unwrap_or(0) != 0 {
+            return;
+        }
+        let Some(ip) = u.wchan(mem, &t.buf) else {
+            return;
+        };
+        kp.ki_wchan = ip;
+        if let Some(name) = mem.symbol_name(ip) {
+            set_cstr(&mut kp.ki_wmesg, wchan::wmesg(&name));
+        }
     }
 
     /// The raw argument or environment area of `kp`'s process (at most `limit` bytes), read

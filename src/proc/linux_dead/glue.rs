@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub struct DeadSlot {
     dead: Option<DeadLinux>,
     explicit: Option<Btf>,
+    /// Text symbols of the dump sorted by address, for wait-channel names (built on first use).
+    text: Option<Vec<(u64, Box<str>)>>,
 }
 
 impl DeadSlot {
@@ -27,6 +29,7 @@ impl DeadSlot {
 struct Mem<'a> {
     dump: &'a mut LinuxDump,
     syms: &'a mut dyn SymbolLookup,
+    text: Option<&'a mut Option<Vec<(u64, Box<str>)>>>,
 }
 
 impl KernelMemory for Mem<'_> {
@@ -42,6 +45,24 @@ impl KernelMemory for Mem<'_> {
     fn kva_to_pa(&mut self, va: u64) -> Option<u64> {
         self.dump.kva_to_pa(va).ok()
     }
+    fn symbol_name(&mut self, addr: u64) -> Option<String> {
+        let slot = self.text.as_mut()?;
+        if slot.is_none() {
+            // The dump's own kallsyms: the handle's index offers lookups by name only.
+            let idx = Backend::own_symbols(self.dump).ok().flatten();
+            let mut v: Vec<(u64, Box<str>)> = idx
+                .iter()
+                .flat_map(|i| i.iter())
+                .filter(|(_, s)| s.n_type & !crate::abi::N_EXT == crate::abi::N_TEXT)
+                .map(|(n, s)| (s.value, n.into()))
+                .collect();
+            v.sort_unstable();
+            **slot = Some(v);
+        }
+        let v = slot.as_ref()?;
+        let i = v.partition_point(|(a, _)| *a <= addr).checked_sub(1)?;
+        Some(v[i].1.to_string())
+    }
 }
 
 fn with<T>(
@@ -51,7 +72,11 @@ fn with<T>(
 ) -> Result<T> {
     let mut slot = std::mem::take(&mut dump.procs);
     let r = (|| {
-        let mut mem = Mem { dump, syms };
+        let mut mem = Mem {
+            dump,
+            syms,
+            text: Some(&mut slot.text),
+        };
         if slot.dead.is_none() {
             let d = match slot.explicit.take() {
                 Some(btf) => DeadLinux::from_btf(btf)?,
@@ -98,7 +123,11 @@ pub fn plain<T>(
     syms: &mut dyn SymbolLookup,
     f: impl FnOnce(&mut dyn KernelMemory) -> Result<T>,
 ) -> Result<T> {
-    f(&mut Mem { dump, syms })
+    f(&mut Mem {
+        dump,
+        syms,
+        text: None,
+    })
 }
 
 /// Takes the kernel's BTF from a file (vmlinux with .BTF, or a raw BTF blob such as a copy of
