@@ -8,13 +8,16 @@ use crate::btf::Btf;
 use crate::dump::linux::LinuxDump;
 use crate::error::{Error, Result};
 
+/// Text symbols sorted by address (wait-channel names).
+type TextSyms = Vec<(u64, Box<str>)>;
+
 /// Per-dump state of the process code: the parsed BTF once loaded, or a BTF given explicitly.
 #[derive(Default)]
 pub struct DeadSlot {
     dead: Option<DeadLinux>,
     explicit: Option<Btf>,
     /// Text symbols of the dump sorted by address, for wait-channel names (built on first use).
-    text: Option<Vec<(u64, Box<str>)>>,
+    text: Option<TextSyms>,
 }
 
 impl DeadSlot {
@@ -29,7 +32,7 @@ impl DeadSlot {
 struct Mem<'a> {
     dump: &'a mut LinuxDump,
     syms: &'a mut dyn SymbolLookup,
-    text: Option<&'a mut Option<Vec<(u64, Box<str>)>>>,
+    text: Option<&'a mut Option<TextSyms>>,
 }
 
 impl KernelMemory for Mem<'_> {
@@ -50,7 +53,7 @@ impl KernelMemory for Mem<'_> {
         if slot.is_none() {
             // The dump's own kallsyms: the handle's index offers lookups by name only.
             let idx = Backend::own_symbols(self.dump).ok().flatten();
-            let mut v: Vec<(u64, Box<str>)> = idx
+            let mut v: TextSyms = idx
                 .iter()
                 .flat_map(|i| i.iter())
                 .filter(|(_, s)| s.n_type & !crate::abi::N_EXT == crate::abi::N_TEXT)
