@@ -32,6 +32,8 @@ struct TruthProc {
     exit_code: u32,
     /// SigPnd|ShdPnd, SigBlk, SigIgn, SigCgt.
     sigs: [u64; 4],
+    /// VmExe, VmData, VmStk, VmHWM in kB.
+    vm: [u64; 4],
     /// stat field 35 of the leader thread: 1 when it is not running (6.x semantics).
     wchan: bool,
     cmdline: Vec<u8>,
@@ -121,6 +123,16 @@ fn truth(dir: &Path) -> BTreeMap<i32, TruthProc> {
                 exit_code: rest.last().unwrap().parse().unwrap(),
                 // (/proc/PID/stat hides it for multi-threaded processes; the leader's
                 // task/PID/stat shows it.)
+                vm: {
+                    let kb = |k: &str| {
+                        status_field(&status, k)
+                            .trim_end_matches("kB")
+                            .trim()
+                            .parse()
+                            .unwrap_or(0)
+                    };
+                    [kb("VmExe"), kb("VmData"), kb("VmStk"), kb("VmHWM")]
+                },
                 wchan: match std::fs::read_to_string(pd.join(format!("task/{}/stat", pid))) {
                     Ok(st) => stat_rest(&st)[32] != "0",
                     Err(_) => rest[32] != "0",
@@ -305,6 +317,9 @@ fn check_process_rows(what: &str, rows: &[KinfoProc], t: &BTreeMap<i32, TruthPro
             if tp.pid != 1 {
                 assert_eq!(kp.ki_size, tp.vsize, "{} vsize", ctx);
                 assert_eq!(kp.ki_rssize as u64, tp.rss, "{} rss", ctx);
+                let pages = [kp.ki_tsize, kp.ki_dsize, kp.ki_ssize].map(|p| p as u64 * 4);
+                assert_eq!(&pages[..], &tp.vm[..3], "{} VmExe/VmData/VmStk", ctx);
+                assert_eq!(kp.ki_rusage.ru_maxrss as u64, tp.vm[3], "{} VmHWM", ctx);
             } else {
                 assert!(kp.ki_size > 0 && kp.ki_rssize > 0, "{} sizes", ctx);
             }

@@ -478,7 +478,14 @@ impl DeadLinux {
                     total_vm: lay.m_total_vm.get(&mb),
                     rss,
                     hiwater: g(lay.m_hiwater_rss),
-                    exec_vm: g(lay.m_exec_vm),
+                    // Text of the executable only, as /proc's VmExe: the code range, at most
+                    // the executable mappings.
+                    exec_vm: {
+                        let start = g(lay.m_start_code) & !(PAGE_SIZE - 1);
+                        let end =
+                            g(lay.m_end_code).saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+                        (end.saturating_sub(start) / PAGE_SIZE).min(g(lay.m_exec_vm))
+                    },
                     data_vm: g(lay.m_data_vm),
                     stack_vm: g(lay.m_stack_vm),
                     arg: (lay.m_arg_start.get(&mb), lay.m_arg_end.get(&mb)),
