@@ -32,6 +32,8 @@ struct TruthProc {
     exit_code: u32,
     /// SigPnd|ShdPnd, SigBlk, SigIgn, SigCgt.
     sigs: [u64; 4],
+    /// minflt, majflt (stat 10, 12), voluntary and involuntary context switches (status).
+    counts: [i64; 4],
     /// VmExe, VmData, VmStk, VmHWM in kB.
     vm: [u64; 4],
     /// stat field 35 of the leader thread: 1 when it is not running (6.x semantics).
@@ -123,6 +125,16 @@ fn truth(dir: &Path) -> BTreeMap<i32, TruthProc> {
                 exit_code: rest.last().unwrap().parse().unwrap(),
                 // (/proc/PID/stat hides it for multi-threaded processes; the leader's
                 // task/PID/stat shows it.)
+                counts: [
+                    rest[7].parse().unwrap(),
+                    rest[9].parse().unwrap(),
+                    status_field(&status, "voluntary_ctxt_switches")
+                        .parse()
+                        .unwrap_or(0),
+                    status_field(&status, "nonvoluntary_ctxt_switches")
+                        .parse()
+                        .unwrap_or(0),
+                ],
                 vm: {
                     let kb = |k: &str| {
                         status_field(&status, k)
@@ -320,6 +332,13 @@ fn check_process_rows(what: &str, rows: &[KinfoProc], t: &BTreeMap<i32, TruthPro
                 let pages = [kp.ki_tsize, kp.ki_dsize, kp.ki_ssize].map(|p| p as u64 * 4);
                 assert_eq!(&pages[..], &tp.vm[..3], "{} VmExe/VmData/VmStk", ctx);
                 assert_eq!(kp.ki_rusage.ru_maxrss as u64, tp.vm[3], "{} VmHWM", ctx);
+                let r = &kp.ki_rusage;
+                assert_eq!(
+                    [r.ru_minflt, r.ru_majflt, r.ru_nvcsw, r.ru_nivcsw],
+                    tp.counts,
+                    "{} faults / context switches",
+                    ctx
+                );
             } else {
                 assert!(kp.ki_size > 0 && kp.ki_rssize > 0, "{} sizes", ctx);
             }

@@ -224,6 +224,8 @@ struct ProcInfo {
     cstime: u64,
     cminflt: u64,
     cmajflt: u64,
+    sig_minflt: u64,
+    sig_majflt: u64,
     /// signal->group_exit_code: the signal of a group stop.
     group_exit_code: u64,
     /// Linux 64-bit masks: shared pending, ignored, caught.
@@ -421,6 +423,8 @@ impl DeadLinux {
                 p.cstime = g(lay.s_cstime);
                 p.cminflt = g(lay.s_cmin_flt);
                 p.cmajflt = g(lay.s_cmaj_flt);
+                p.sig_minflt = g(lay.s_min_flt);
+                p.sig_majflt = g(lay.s_maj_flt);
                 p.group_exit_code = g(lay.s_group_exit_code);
                 p.shared_pending = g(lay.s_shared_pending);
                 let tty = lay.s_tty.get(&sb);
@@ -950,6 +954,14 @@ impl DeadLinux {
             }
             let mut kp = base;
             self.fill_thread(&mut kp, leader, state, (ut, stt), clock, p.group_exit_code);
+            // Page faults of the whole process: live threads plus those that exited.
+            let flt = |f: Option<F>, t: &Task| f.map(|f| f.get(&t.buf)).unwrap_or(0) as i64;
+            kp.ki_rusage.ru_minflt = p.sig_minflt as i64;
+            kp.ki_rusage.ru_majflt = p.sig_majflt as i64;
+            for t in std::iter::once(leader).chain(threads.iter()) {
+                kp.ki_rusage.ru_minflt += flt(lay.t_min_flt, t);
+                kp.ki_rusage.ru_majflt += flt(lay.t_maj_flt, t);
+            }
             self.set_wchan(mem, &mut kp, leader, st(leader));
             long_tdname(&mut kp, p);
             kp.ki_tid = p.pid;
