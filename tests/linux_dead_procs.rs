@@ -32,6 +32,8 @@ struct TruthProc {
     exit_code: u32,
     /// SigPnd|ShdPnd, SigBlk, SigIgn, SigCgt.
     sigs: [u64; 4],
+    /// Scheduling policy (stat 41).
+    policy: u32,
     /// minflt, majflt (stat 10, 12), voluntary and involuntary context switches (status).
     counts: [i64; 4],
     /// VmExe, VmData, VmStk, VmHWM in kB.
@@ -125,6 +127,7 @@ fn truth(dir: &Path) -> BTreeMap<i32, TruthProc> {
                 exit_code: rest.last().unwrap().parse().unwrap(),
                 // (/proc/PID/stat hides it for multi-threaded processes; the leader's
                 // task/PID/stat shows it.)
+                policy: rest[38].parse().unwrap(),
                 counts: [
                     rest[7].parse().unwrap(),
                     rest[9].parse().unwrap(),
@@ -344,6 +347,17 @@ fn check_process_rows(what: &str, rows: &[KinfoProc], t: &BTreeMap<i32, TruthPro
             }
         }
         assert_eq!(kp.ki_nice as i64, tp.nice, "{} nice", ctx);
+        let class = match tp.policy {
+            1 => 10, // PRI_FIFO
+            2 | 6 => abi::PRI_REALTIME,
+            5 => abi::PRI_IDLE,
+            _ => abi::PRI_TIMESHARE,
+        };
+        assert_eq!(
+            kp.ki_pri.pri_class, class,
+            "{} priority class (policy {})",
+            ctx, tp.policy
+        );
         // Wait channel (unwound with the kernel's ORC tables) exactly when /proc said the task
         // was not running, for the parked user processes (kernel threads may have run at dump
         // time; a zombie has no stack left, so no wait channel).
@@ -461,6 +475,18 @@ fn processes_threads_and_filters_match_the_guest() {
                     assert_eq!(kp.ki_numthreads as usize, tp.threads.len());
                 }
             }
+        }
+        let ncpu = k.lock().ncpus().unwrap();
+        for r in &all_rows {
+            assert_eq!(r.ki_structsize as usize, abi::KINFO_PROC_SIZE);
+            assert!(
+                r.ki_lastcpu >= 0 && r.ki_lastcpu < ncpu,
+                "{}: lastcpu {}",
+                what,
+                r.ki_lastcpu
+            );
+            assert!(r.ki_oncpu == abi::NOCPU || r.ki_oncpu == r.ki_lastcpu);
+            assert_eq!(r.ki_udata, 0);
         }
         let tdaddrs: BTreeSet<u64> = all_rows.iter().map(|k| k.ki_tdaddr).collect();
         assert_eq!(
