@@ -76,6 +76,13 @@ pub trait Backend: Send {
         Ok(0)
     }
 
+    /// A file holding the examined kernel's type information (a vmlinux with a .BTF section, or
+    /// a raw BTF blob), for backends that need structure layouts (dead Linux kernels). Returns
+    /// Ok(false) when the backend has no use for it.
+    fn set_type_file(&mut self, _path: &std::path::Path) -> Result<bool> {
+        Ok(false)
+    }
+
     fn getprocs(
         &mut self,
         _syms: &mut dyn SymbolLookup,

@@ -8,6 +8,7 @@
 pub mod abi;
 pub mod arch;
 pub mod backend;
+pub mod btf;
 pub mod dump;
 pub mod error;
 pub mod kvm;

@@ -51,6 +51,8 @@ pub struct LinuxDump {
     page_offset_base: Option<u64>,
     nr_cpus: usize,
     tlb: Vec<TlbEntry>,
+    /// Process listing state (BTF, caches): src/proc/linux_dead.
+    pub(crate) procs: crate::proc::linux_dead::glue::DeadSlot,
 }
 
 impl LinuxDump {
@@ -126,6 +128,7 @@ impl LinuxDump {
             phys_base,
             page_offset_base: None,
             nr_cpus,
+            procs: Default::default(),
             tlb: vec![
                 TlbEntry {
                     vpn: u64::MAX,
@@ -298,6 +301,50 @@ impl Backend for LinuxDump {
             self.info.osrelease().unwrap_or("(unknown release)"),
             self.mem.format_name()
         )
+    }
+
+    // Processes and statistics: src/proc/linux_dead.
+    fn set_type_file(&mut self, path: &Path) -> Result<bool> {
+        crate::proc::linux_dead::glue::set_type_file(self, path).map(|_| true)
+    }
+    fn getprocs(
+        &mut self,
+        syms: &mut dyn SymbolLookup,
+        op: i32,
+        arg: i32,
+    ) -> Result<Vec<crate::abi::KinfoProc>> {
+        crate::proc::linux_dead::glue::getprocs(self, syms, op, arg)
+    }
+    fn getargv(
+        &mut self,
+        syms: &mut dyn SymbolLookup,
+        kp: &crate::abi::KinfoProc,
+        kind: crate::backend::ArgvKind,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        crate::proc::linux_dead::glue::getargv(self, syms, kp, kind, limit)
+    }
+    fn loadavg(&mut self, syms: &mut dyn SymbolLookup) -> Result<[f64; 3]> {
+        crate::proc::linux_dead::glue::plain(self, syms, crate::proc::linux_dead::stats::loadavg)
+    }
+    fn cptime(&mut self, syms: &mut dyn SymbolLookup) -> Result<[i64; crate::abi::CPUSTATES]> {
+        crate::proc::linux_dead::glue::cptime(self, syms)
+    }
+    fn ncpus(&mut self, syms: &mut dyn SymbolLookup) -> Result<i32> {
+        crate::proc::linux_dead::glue::plain(self, syms, crate::proc::linux_dead::stats::ncpus)
+    }
+    fn maxcpu(&mut self, syms: &mut dyn SymbolLookup) -> Result<i32> {
+        crate::proc::linux_dead::glue::plain(self, syms, crate::proc::linux_dead::stats::maxcpu)
+    }
+    fn getpcpu(&mut self, syms: &mut dyn SymbolLookup, cpu: i32) -> Result<Option<Vec<u8>>> {
+        crate::proc::linux_dead::glue::plain(self, syms, |m| {
+            crate::proc::linux_dead::stats::getpcpu(m, cpu)
+        })
+    }
+    fn percpu_offset(&mut self, syms: &mut dyn SymbolLookup, cpu: u32) -> Result<Option<u64>> {
+        crate::proc::linux_dead::glue::plain(self, syms, |m| {
+            crate::proc::linux_dead::stats::percpu_offset(m, cpu)
+        })
     }
 
     fn family(&self) -> KernelFamily {
