@@ -115,3 +115,77 @@ const _: () = assert!(std::mem::size_of::<nlist>() == 24);
 const _: () = assert!(std::mem::offset_of!(nlist, n_value) == 16);
 const _: () = assert!(std::mem::size_of::<kvm_nlist>() == 24);
 const _: () = assert!(std::mem::offset_of!(kvm_nlist, n_value) == 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    const LAYOUTS: &str = include_str!("../../tests/data/abi/freebsd-amd64-layouts.tsv");
+
+    /// The C spellings of this crate against the golden table: every row of their structs.
+    #[test]
+    fn c_types_match_freebsd_amd64() {
+        let ours: &[(&str, &str, usize)] = &[
+            ("nlist", "n_name", offset_of!(nlist, n_name)),
+            ("nlist", "n_un", offset_of!(nlist, n_name)),
+            ("nlist", "n_un.n_name", offset_of!(nlist, n_name)),
+            ("nlist", "n_un.n_strx", offset_of!(nlist, n_name)),
+            ("nlist", "n_type", offset_of!(nlist, n_type)),
+            ("nlist", "n_other", offset_of!(nlist, n_other)),
+            ("nlist", "n_desc", offset_of!(nlist, n_desc)),
+            ("nlist", "n_value", offset_of!(nlist, n_value)),
+            ("nlist", "<TOTAL>", size_of::<nlist>()),
+            ("kvm_nlist", "n_name", offset_of!(kvm_nlist, n_name)),
+            ("kvm_nlist", "n_type", offset_of!(kvm_nlist, n_type)),
+            ("kvm_nlist", "n_value", offset_of!(kvm_nlist, n_value)),
+            ("kvm_nlist", "<TOTAL>", size_of::<kvm_nlist>()),
+            ("kvm_swap", "ksw_devname", offset_of!(kvm_swap, ksw_devname)),
+            ("kvm_swap", "ksw_used", offset_of!(kvm_swap, ksw_used)),
+            ("kvm_swap", "ksw_total", offset_of!(kvm_swap, ksw_total)),
+            ("kvm_swap", "ksw_flags", offset_of!(kvm_swap, ksw_flags)),
+            (
+                "kvm_swap",
+                "ksw_reserved1",
+                offset_of!(kvm_swap, ksw_reserved1),
+            ),
+            (
+                "kvm_swap",
+                "ksw_reserved2",
+                offset_of!(kvm_swap, ksw_reserved2),
+            ),
+            ("kvm_swap", "<TOTAL>", size_of::<kvm_swap>()),
+            ("kvm_page", "kp_version", offset_of!(kvm_page, kp_version)),
+            ("kvm_page", "kp_paddr", offset_of!(kvm_page, kp_paddr)),
+            (
+                "kvm_page",
+                "kp_kmap_vaddr",
+                offset_of!(kvm_page, kp_kmap_vaddr),
+            ),
+            (
+                "kvm_page",
+                "kp_dmap_vaddr",
+                offset_of!(kvm_page, kp_dmap_vaddr),
+            ),
+            ("kvm_page", "kp_prot", offset_of!(kvm_page, kp_prot)),
+            ("kvm_page", "kp_offset", offset_of!(kvm_page, kp_offset)),
+            ("kvm_page", "kp_len", offset_of!(kvm_page, kp_len)),
+            ("kvm_page", "<TOTAL>", size_of::<kvm_page>()),
+        ];
+        let mut checked = 0;
+        for line in LAYOUTS.lines().skip(1) {
+            let r: Vec<&str> = line.split('\t').collect();
+            if !["nlist", "kvm_nlist", "kvm_swap", "kvm_page"].contains(&r[0]) {
+                continue;
+            }
+            let want: usize = r[2].parse().unwrap();
+            let got = ours
+                .iter()
+                .find(|o| o.0 == r[0] && o.1 == r[1])
+                .unwrap_or_else(|| panic!("{}.{} not checked", r[0], r[1]));
+            assert_eq!(got.2, want, "{}.{}", r[0], r[1]);
+            checked += 1;
+        }
+        assert_eq!(checked, ours.len());
+    }
+}
