@@ -1,17 +1,24 @@
 //! The live Linux system: processes from /proc, symbols from /proc/kallsyms, memory from
 //! /proc/kcore.
 
-use crate::backend::{Backend, KernelFamily};
+use crate::abi::{KinfoProc, KvmSwap, CPUSTATES};
+use crate::backend::{ArgvKind, Backend, KernelFamily, SymbolLookup};
 use crate::error::{Error, Result};
+use crate::proc::{linux_procfs, linux_stats};
 
 pub struct LiveLinux {
     /// False for a "/dev/null" core: the process interface only, no kernel memory.
     kernel_memory: bool,
+    /// The /proc process reader (buffers and %CPU history live across calls).
+    procfs: linux_procfs::ProcFs,
 }
 
 impl LiveLinux {
     pub fn open(kernel_memory: bool) -> Result<Self> {
-        Ok(LiveLinux { kernel_memory })
+        Ok(LiveLinux {
+            kernel_memory,
+            procfs: linux_procfs::ProcFs::new(),
+        })
     }
 }
 
@@ -33,5 +40,46 @@ impl Backend for LiveLinux {
             return Ok(0);
         }
         Err(Error::bad_address(va, "kernel memory is not readable yet"))
+    }
+
+    // Process interface and statistics: /proc and /sys (src/proc/linux_procfs.rs,
+    // src/proc/linux_stats.rs).
+    fn getprocs(
+        &mut self,
+        _syms: &mut dyn SymbolLookup,
+        op: i32,
+        arg: i32,
+    ) -> Result<Vec<KinfoProc>> {
+        self.procfs.getprocs(op, arg)
+    }
+
+    fn getargv(
+        &mut self,
+        _syms: &mut dyn SymbolLookup,
+        kp: &KinfoProc,
+        kind: ArgvKind,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        linux_procfs::read_argv(kp.ki_pid, kind, limit)
+    }
+
+    fn loadavg(&mut self, _syms: &mut dyn SymbolLookup) -> Result<[f64; 3]> {
+        linux_stats::loadavg()
+    }
+
+    fn swapinfo(&mut self, _syms: &mut dyn SymbolLookup, flags: i32) -> Result<Vec<KvmSwap>> {
+        linux_stats::swapinfo(flags, self.procfs.page_size())
+    }
+
+    fn cptime(&mut self, _syms: &mut dyn SymbolLookup) -> Result<[i64; CPUSTATES]> {
+        linux_stats::cptime()
+    }
+
+    fn ncpus(&mut self, _syms: &mut dyn SymbolLookup) -> Result<i32> {
+        linux_stats::ncpus()
+    }
+
+    fn maxcpu(&mut self, _syms: &mut dyn SymbolLookup) -> Result<i32> {
+        linux_stats::maxcpu()
     }
 }
