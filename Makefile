@@ -66,7 +66,7 @@ layout:
 
 $(B)/ctests/%: ctests/%.c ctests/t.h $(HDRS) lib
 	@mkdir -p $(B)/ctests
-	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< -L$(LIB) -lkvm -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(CURDIR)/$(LIB) -lkvm -lpthread
 
 # The C harness under valgrind: no invalid access, no definite leak.
 ctests: $(addprefix $(B)/ctests/,$(CTESTS))
@@ -75,7 +75,7 @@ ctests: $(addprefix $(B)/ctests/,$(CTESTS))
 
 $(B)/examples/%: examples/%.c examples/ttyname.h $(HDRS) lib
 	@mkdir -p $(B)/examples
-	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< -L$(LIB) -lkvm
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(CURDIR)/$(LIB) -lkvm
 
 examples: $(addprefix $(B)/examples/,$(EXAMPLES))
 
@@ -86,7 +86,7 @@ run-ps: examples
 # that kvm_getprocs is unsupported, which is then shown as skipped.
 run-ps-check: examples
 	@out=$$($(RUNLIB) $(B)/examples/kvm-ps 2>&1); rc=$$?; \
-	if [ $$rc -eq 0 ]; then echo "$$out" | head -5; echo "kvm-ps: $$(echo "$$out" | wc -l) lines"; \
+	if [ $$rc -eq 0 ]; then echo "$$out" | head -5 | cut -c1-100; echo "kvm-ps: $$(echo "$$out" | wc -l) lines"; \
 	elif echo "$$out" | grep -q "not supported"; then echo "skipped: kvm-ps: $$out"; \
 	else echo "$$out"; exit 1; fi
 

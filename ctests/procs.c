@@ -66,9 +66,11 @@ enum how { PGRP, SESS, NOBODY, THREADS };
 static pid_t spawn(enum how how)
 {
 	char *argv[] = { CHILD_NAME, "", "arg two", "", how == THREADS ? "threads" : "sleep", NULL };
-	pid_t pid = fork();
+	pid_t pid;
 
-	if (pid != 0)
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) != 0)
 		return pid;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	switch (how) {
@@ -382,9 +384,12 @@ static void zombie_and_missing(void)
 /* Thousands of short-lived processes while reading: no error, no torn record. */
 static void churn(void)
 {
-	pid_t spawner = fork();
+	pid_t spawner;
 	int round, bad = 0;
 
+	fflush(stdout);
+	fflush(stderr);
+	spawner = fork();
 	if (spawner == 0) {
 		int i;
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -455,7 +460,10 @@ int main(int argc, char **argv)
 	wait_exec(c_sess);
 	wait_exec(c_nobody);
 	wait_exec(c_threads);
-	waitid(P_PID, c_zombie, NULL, WEXITED | WNOWAIT);
+	{
+		siginfo_t si;
+		waitid(P_PID, c_zombie, &si, WEXITED | WNOWAIT); /* a zombie until the end */
+	}
 
 	RUN(pid_fields_match_proc);
 	RUN(filters_select_exactly);
