@@ -28,7 +28,7 @@ MAN3  := $(wildcard man/*.3)
 RUNLIB := LD_LIBRARY_PATH=$(CURDIR)/$(LIB)
 DUMPS := $(SHARED)/tools/linux-dumps/make-dumps.sh
 
-.PHONY: all lib header header-check layout ctests examples run-ps test check bench fixtures \
+.PHONY: all lib header header-check symbols-check run-ps-check layout ctests examples run-ps test check bench fixtures \
         fuzz-smoke install uninstall clean
 
 all: lib examples
@@ -56,6 +56,19 @@ header-check: lib
 
 # Every member offset/size and constant of include/ against the golden FreeBSD tables, in C
 # (with and without _AOUT_INCLUDE_) and C++.
+# The shared library exports FreeBSD's functions and nothing else, without version names.
+EXPORTS := _kvm_err kvm_close kvm_counter_u64_fetch kvm_dpcpu_setcpu kvm_getargv kvm_getcptime \
+           kvm_getenvv kvm_geterr kvm_getloadavg kvm_getmaxcpu kvm_getncpus kvm_getpcpu \
+           kvm_getprocs kvm_getswapinfo kvm_kerndisp kvm_native kvm_nlist kvm_nlist2 kvm_open \
+           kvm_open2 kvm_openfiles kvm_read kvm_read2 kvm_read_zpcpu kvm_walk_pages kvm_write
+symbols-check: lib
+	@got=$$(nm -D --defined-only $(LIB)/libkvm.so.7 | awk '{print $$3}' | sort | tr '\n' ' '); \
+	want=$$(echo $(EXPORTS) | tr ' ' '\n' | sort | tr '\n' ' '); \
+	[ "$$got" = "$$want" ] || { echo "exports differ: $$got"; exit 1; }
+	@readelf -d $(LIB)/libkvm.so.7 | grep -q 'SONAME.*\[libkvm.so.7\]' || { echo "soname is not libkvm.so.7"; exit 1; }
+	@! readelf -V $(LIB)/libkvm.so.7 | grep -q "Version definition" || { echo "version definitions present"; exit 1; }
+	@echo "symbols-check: $(words $(EXPORTS)) exports, soname libkvm.so.7, no version names"
+
 layout:
 	@mkdir -p $(B)/ctests
 	python3 tools/gen-layout-test.py tests/data/abi $(B)/ctests/layout.c
@@ -111,7 +124,7 @@ fuzz-smoke:
 bench:
 	$(CARGO) bench --workspace
 
-check: header-check fixtures test layout ctests examples run-ps-check fuzz-smoke
+check: header-check symbols-check fixtures test layout ctests examples run-ps-check fuzz-smoke
 	@echo "make check: all passed"
 
 install: lib

@@ -110,3 +110,48 @@ pub extern "C" fn kvm_close(kd: *mut kvm_t) -> c_int {
         0
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn open_devnull() -> *mut kvm_t {
+        let mut errbuf = [0 as c_char; 2048];
+        let kd = open::kvm_openfiles(
+            std::ptr::null(),
+            c"/dev/null".as_ptr(),
+            std::ptr::null(),
+            0,
+            errbuf.as_mut_ptr(),
+        );
+        assert!(!kd.is_null());
+        kd
+    }
+
+    /// A panic inside a call becomes the failure value and a message, and the descriptor
+    /// stays usable (its lock was released while unwinding).
+    #[test]
+    fn panic_becomes_error() {
+        let kd = open_devnull();
+        let r: c_int = call(kd, "kvm_test", |_| -> Result<c_int> {
+            panic!("boom {}", 7)
+        });
+        assert_eq!(r, -1);
+        let msg = unsafe { CStr::from_ptr(kvm_geterr(kd)) }.to_str().unwrap();
+        assert_eq!(msg, "kvm_test: internal error: boom 7");
+        let p: *mut u8 = call(kd, "kvm_test", |_| -> Result<*mut u8> { panic!("again") });
+        assert!(p.is_null());
+        let v = ffi!(-5, { panic!("outside a descriptor") });
+        assert_eq!(v, -5);
+        assert_eq!(kvm_close(kd), 0);
+    }
+
+    /// A NULL descriptor fails with EINVAL before any work.
+    #[test]
+    fn null_descriptor() {
+        let r: c_int = call(std::ptr::null(), "kvm_test", |_| Ok(1));
+        assert_eq!(r, -1);
+        assert_eq!(unsafe { *libc::__errno_location() }, libc::EINVAL);
+    }
+}
