@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int t_failures, t_checks;
+static int t_failures, t_checks, t_skipped;
 static const char *t_current = "";
 
 #define CHECK(cond)                                                                   \
@@ -34,13 +34,16 @@ static const char *t_current = "";
 	do {                                                    \
 		int before_ = t_failures;                       \
 		t_current = #fn;                                \
+		t_skipped = 0;                                  \
 		fn();                                           \
-		printf("%s %s\n", t_failures == before_ ? "ok  " : "FAIL", #fn); \
+		printf("%s %s\n", t_failures != before_ ? "FAIL" : \
+		    t_skipped ? "skip" : "ok  ", #fn);          \
 	} while (0)
 
 #define SKIP(why)                                               \
 	do {                                                    \
 		printf("skipped: %s: %s\n", t_current, why);    \
+		t_skipped = 1;                                  \
 		return;                                         \
 	} while (0)
 
