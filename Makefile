@@ -22,7 +22,7 @@ REL   := target/release
 B     := build
 LIB   := $(B)/lib
 HDRS  := include/kvm.h include/nlist.h include/sys/user.h include/sys/sysctl.h include/sys/proc.h
-CTESTS   := conformance procs dumps
+CTESTS   := conformance procs dumps stats
 EXAMPLES := kvm-ps kvm-pgrep kvm-w
 MAN3  := $(wildcard man/*.3)
 RUNLIB := LD_LIBRARY_PATH=$(CURDIR)/$(LIB)
@@ -79,7 +79,7 @@ layout:
 
 $(B)/ctests/%: ctests/%.c ctests/t.h $(HDRS) lib
 	@mkdir -p $(B)/ctests
-	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(CURDIR)/$(LIB) -lkvm -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(CURDIR)/$(LIB) -lkvm -lpthread -lm
 
 # The C harness under valgrind: no invalid access, no definite leak.
 ctests: $(addprefix $(B)/ctests/,$(CTESTS))
