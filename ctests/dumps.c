@@ -77,6 +77,28 @@ static int truth_file(const char *rel, char *buf, size_t len)
 	return (int)n;
 }
 
+/* argv from the dump's user memory equals the guest's /proc/PID/cmdline (when the backend
+ * reads user space; FreeBSD's dumps never do, and then NULL with a message is fine). */
+static void check_argv(kvm_t *kd, const struct kinfo_proc *k, int pid)
+{
+	static char want[65536];
+	char rel[64], **v;
+	int n, off = 0;
+
+	snprintf(rel, sizeof(rel), "truth/proc/%d/cmdline", pid);
+	if ((n = truth_file(rel, want, sizeof(want))) <= 0)
+		return;	/* kernel thread, or truth missing */
+	if ((v = kvm_getargv(kd, k, 0)) == NULL) {
+		CHECK(kvm_geterr(kd)[0] != '\0');
+		return;
+	}
+	for (; *v != NULL && off < n; v++) {
+		CHECK_STR(*v, want + off);
+		off += strlen(want + off) + 1;
+	}
+	CHECK(*v == NULL && off == n);
+}
+
 /* Processes of the dump against truth/pids-final.txt and truth/proc/PID/{comm,status,cmdline}. */
 static void check_procs(kvm_t *kd)
 {
@@ -115,9 +137,54 @@ static void check_procs(kvm_t *kd)
 		snprintf(rel, sizeof(rel), "truth/proc/%d/status", pid);
 		if (truth_file(rel, buf, sizeof(buf)) > 0 && (pp = strstr(buf, "\nPPid:")) != NULL)
 			CHECK(k->ki_ppid == atoi(pp + 7));
+		check_argv(kd, k, pid);
 	}
 	fclose(f);
 	CHECK(checked > 10);
+}
+
+static unsigned long long banner_addr;
+static int resolver_calls, resolver_saw_underscore;
+
+/* kvm_open2 resolver: knows only linux_banner; records that names arrive verbatim. */
+static int resolve(const char *name, kvaddr_t *addr)
+{
+	resolver_calls++;
+	if (strcmp(name, "_linux_banner") == 0)
+		resolver_saw_underscore++;
+	if (strcmp(name, "linux_banner") == 0 && banner_addr != 0) {
+		*addr = banner_addr;
+		return 0;
+	}
+	return 1;
+}
+
+static void check_resolver(const char *core, const char *version)
+{
+	char errbuf[_POSIX2_LINE_MAX], banner[256];
+	struct kvm_nlist nl[4];
+	kvm_t *kd;
+
+	if (truth_symbol("linux_banner", &banner_addr) != 0)
+		return;
+	kd = kvm_open2(NULL, core, O_RDONLY, errbuf, resolve);
+	CHECK(kd != NULL);
+	if (kd == NULL)
+		return;
+	memset(nl, 0, sizeof(nl));
+	nl[0].n_name = "linux_banner";
+	nl[1].n_name = "_linux_banner";
+	nl[2].n_name = "init_task";	/* the resolver replaces the dump's own symbols */
+	resolver_calls = resolver_saw_underscore = 0;
+	CHECK(kvm_nlist2(kd, nl) == 2);
+	CHECK(resolver_calls >= 3 && resolver_saw_underscore >= 1);
+	CHECK(nl[0].n_type == (N_DATA | N_EXT) && nl[0].n_value == banner_addr);
+	CHECK(nl[2].n_type == 0 && nl[2].n_value == 0);
+	memset(banner, 0, sizeof(banner));
+	CHECK(kvm_read(kd, nl[0].n_value, banner, sizeof(banner) - 1) == (ssize_t)sizeof(banner) - 1);
+	if (version[0] != '\0')
+		CHECK(strncmp(banner, version, strlen("Linux version ")) == 0);
+	CHECK(kvm_close(kd) == 0);
 }
 
 struct walk {
@@ -145,6 +212,7 @@ static void one_dump(void)
 	int r;
 	kvm_t *kd;
 
+	version[0] = '\0';
 	snprintf(core, sizeof(core), "%s/%s", dir, core_name);
 	kd = kvm_openfiles(NULL, core, NULL, O_RDONLY, errbuf);
 	if (kd == NULL) {
@@ -205,6 +273,7 @@ static void one_dump(void)
 	}
 	check_procs(kd);
 	CHECK(kvm_close(kd) == 0);
+	check_resolver(core, version);
 }
 
 static int set_dir(const char *env, const char *def)
