@@ -419,6 +419,43 @@ static void churn(void)
 	CHECK(bad == 0);
 }
 
+/* Separate descriptors in separate threads never share state. */
+static void *own_descriptor(void *arg)
+{
+	char eb[_POSIX2_LINE_MAX];
+	kvm_t *k = kvm_openfiles(NULL, "/dev/null", NULL, O_RDONLY, eb);
+	long bad = 0;
+	int i, cnt;
+
+	(void)arg;
+	if (k == NULL)
+		return (void *)1L;
+	for (i = 0; i < 100; i++) {
+		struct kinfo_proc *kp = kvm_getprocs(k, KERN_PROC_PID, getpid(), &cnt);
+		char **av = kp != NULL ? kvm_getargv(k, kp, 0) : NULL;
+		if (kp == NULL || cnt != 1 || kp->ki_pid != getpid() || av == NULL || av[0] == NULL)
+			bad++;
+	}
+	kvm_close(k);
+	return (void *)bad;
+}
+
+static void threads_own_descriptors(void)
+{
+	pthread_t t[4];
+	void *r;
+	long bad = 0;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, own_descriptor, NULL);
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], &r);
+		bad += (long)r;
+	}
+	CHECK(bad == 0);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
@@ -471,6 +508,7 @@ int main(int argc, char **argv)
 	RUN(argv_env_and_nchr);
 	RUN(zombie_and_missing);
 	RUN(churn);
+	RUN(threads_own_descriptors);
 
 	kill(c_pgrp, SIGKILL);
 	kill(c_sess, SIGKILL);
