@@ -178,23 +178,25 @@ pub extern "C" fn kvm_walk_pages(
     cb: *mut kvm_walk_pages_cb_t,
     closure: *mut c_void,
 ) -> c_int {
-    if cb.is_null() {
-        crate::errbuf::set_errno(libc::EINVAL);
-        return 0;
-    }
-    // SAFETY: cb points to a function of type kvm_walk_pages_cb_t (kvm_walk_pages(3)).
-    let cb: WalkCb = unsafe { std::mem::transmute::<*mut kvm_walk_pages_cb_t, WalkCb>(cb) };
-    let (pages, done) = call_pages(kd);
-    for p in pages {
-        // SAFETY: kvm_page is the C spelling of KvmPage (same layout, checked in types.rs).
-        let mut page: kvm_page =
-            unsafe { std::mem::transmute::<kvm_core::abi::KvmPage, kvm_page>(p) };
-        // SAFETY: calling the caller's callback with a valid page and its closure.
-        if unsafe { cb(&mut page, closure) } == 0 {
+    ffi!(0, {
+        if cb.is_null() {
+            crate::errbuf::set_errno(libc::EINVAL);
             return 0;
         }
-    }
-    done as c_int
+        // SAFETY: cb points to a function of type kvm_walk_pages_cb_t (kvm_walk_pages(3)).
+        let cb: WalkCb = unsafe { std::mem::transmute::<*mut kvm_walk_pages_cb_t, WalkCb>(cb) };
+        let (pages, done) = call_pages(kd);
+        for p in pages {
+            // SAFETY: kvm_page is the C spelling of KvmPage (same layout, checked in types.rs).
+            let mut page: kvm_page =
+                unsafe { std::mem::transmute::<kvm_core::abi::KvmPage, kvm_page>(p) };
+            // SAFETY: calling the caller's callback with a valid page and its closure.
+            if unsafe { cb(&mut page, closure) } == 0 {
+                return 0;
+            }
+        }
+        done as c_int
+    })
 }
 
 fn call_pages(kd: *mut kvm_t) -> (Vec<kvm_core::abi::KvmPage>, bool) {
