@@ -127,8 +127,8 @@ const STAT_MIN_FIELDS: usize = 24;
 
 /// Parses one `stat` line. `None` when the line is malformed or too short.
 pub fn parse_stat(buf: &[u8]) -> Option<Stat<'_>> {
-    let open = buf.iter().position(|&c| c == b'(')?;
-    let close = buf.iter().rposition(|&c| c == b')')?;
+    let open = memchr::memchr(b'(', buf)?;
+    let close = memchr::memrchr(b')', buf)?;
     if close < open {
         return None;
     }
@@ -138,44 +138,80 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat<'_>> {
         comm: &buf[open + 1..close],
         ..Stat::default()
     };
-    let mut n = 2usize;
-    for w in words(&buf[close + 1..]) {
-        n += 1;
-        if n == 3 {
-            st.state = *w.first()?;
+    // One tight pass over the fields after the comm (this runs once per process and thread).
+    let rest = &buf[close + 1..];
+    let mut f = [0i64; 53];
+    let (mut n, mut i) = (2usize, 0usize);
+    while i < rest.len() {
+        let c = rest[i];
+        if is_space(c) {
+            i += 1;
             continue;
         }
-        // Only numeric fields from here; an unparsable one is a broken file.
-        let v = parse_dec(w)?;
-        match n {
-            4 => st.ppid = v as i32,
-            5 => st.pgrp = v as i32,
-            6 => st.session = v as i32,
-            7 => st.tty_nr = v as i32,
-            8 => st.tpgid = v as i32,
-            9 => st.flags = v as u32,
-            10 => st.minflt = v as u64,
-            11 => st.cminflt = v as u64,
-            12 => st.majflt = v as u64,
-            13 => st.cmajflt = v as u64,
-            14 => st.utime = v.max(0) as u64,
-            15 => st.stime = v.max(0) as u64,
-            16 => st.cutime = v.max(0) as u64,
-            17 => st.cstime = v.max(0) as u64,
-            18 => st.priority = v as i32,
-            19 => st.nice = v as i32,
-            20 => st.num_threads = v as i32,
-            22 => st.starttime = v as u64,
-            23 => st.vsize = v as u64,
-            24 => st.rss = v,
-            35 => st.wchan = v as u64,
-            39 => st.processor = v as i32,
-            40 => st.rt_priority = v as u32,
-            41 => st.policy = v as u32,
-            52 => st.exit_code = v as i32,
-            _ => {}
+        n += 1;
+        if n > 52 {
+            break;
         }
+        if n == 3 {
+            st.state = c;
+        }
+        // Fields we do not use (addresses, limits, signal words) are only stepped over.
+        if !matches!(n, 4..=20 | 22..=24 | 35 | 39..=41 | 52) {
+            while i < rest.len() && rest[i] != b' ' && rest[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        let neg = c == b'-';
+        if neg {
+            i += 1;
+        }
+        let start = i;
+        let mut v: u64 = 0;
+        while i < rest.len() {
+            let d = rest[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            // procfs numbers fit in 64 bits; wrapping keeps garbage from panicking.
+            v = v.wrapping_mul(10).wrapping_add(d as u64);
+            i += 1;
+        }
+        if i == start || (i < rest.len() && !is_space(rest[i])) {
+            return None;
+        }
+        f[n] = if neg {
+            (v as i64).wrapping_neg()
+        } else {
+            v as i64
+        };
     }
+    st.ppid = f[4] as i32;
+    st.pgrp = f[5] as i32;
+    st.session = f[6] as i32;
+    st.tty_nr = f[7] as i32;
+    st.tpgid = f[8] as i32;
+    st.flags = f[9] as u32;
+    st.minflt = f[10] as u64;
+    st.cminflt = f[11] as u64;
+    st.majflt = f[12] as u64;
+    st.cmajflt = f[13] as u64;
+    st.utime = f[14].max(0) as u64;
+    st.stime = f[15].max(0) as u64;
+    st.cutime = f[16].max(0) as u64;
+    st.cstime = f[17].max(0) as u64;
+    st.priority = f[18] as i32;
+    st.nice = f[19] as i32;
+    st.num_threads = f[20] as i32;
+    st.starttime = f[22] as u64;
+    st.vsize = f[23] as u64;
+    st.rss = f[24];
+    st.wchan = f[35] as u64;
+    st.processor = f[39] as i32;
+    st.rt_priority = f[40] as u32;
+    st.policy = f[41] as u32;
+    st.exit_code = f[52] as i32;
+    let n = n.min(52);
     if n < STAT_MIN_FIELDS {
         return None;
     }
@@ -244,11 +280,25 @@ fn dec(v: &[u8]) -> i64 {
     parse_dec(trim(v)).unwrap_or(0)
 }
 
+static CTXT_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\nvoluntary_ctxt_switches:"));
+
 /// Parses `status`. `None` when the credentials lines are missing (torn or foreign file).
 pub fn parse_status(buf: &[u8]) -> Option<Status> {
     let mut st = Status::default();
     let (mut has_uid, mut has_gid) = (false, false);
-    for line in buf.split(|&c| c == b'\n') {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let line = &rest[..end];
+        rest = &rest[(end + 1).min(rest.len())..];
+        // Cheap first-letter test: most lines (Cap*, Cpus_allowed, Mems_allowed...) are unused.
+        if !matches!(
+            line.first(),
+            Some(b'T' | b'U' | b'G' | b'K' | b'V' | b'S' | b'v' | b'n')
+        ) {
+            continue;
+        }
         let Some(colon) = line.iter().position(|&c| c == b':') else {
             continue;
         };
@@ -283,7 +333,14 @@ pub fn parse_status(buf: &[u8]) -> Option<Status> {
             b"ShdPnd" => st.shd_pnd = hex(val),
             b"SigBlk" => st.sig_blk = hex(val),
             b"SigIgn" => st.sig_ign = hex(val),
-            b"SigCgt" => st.sig_cgt = hex(val),
+            b"SigCgt" => {
+                st.sig_cgt = hex(val);
+                // Nothing we use sits between the signal masks and the context-switch
+                // counters (Cap*, Seccomp, Cpus/Mems_allowed: the longest lines): skip them.
+                if let Some(j) = CTXT_FINDER.find(rest) {
+                    rest = &rest[j + 1..];
+                }
+            }
             b"voluntary_ctxt_switches" => st.vcsw = dec(val).max(0) as u64,
             b"nonvoluntary_ctxt_switches" => st.nvcsw = dec(val).max(0) as u64,
             _ => {}
@@ -509,6 +566,48 @@ mod tests {
         assert_eq!(parse_cpu_list(b"0-3,8,10-11\n"), Some((7, 12)));
         assert_eq!(parse_cpu_list(b"0\n"), Some((1, 1)));
         assert_eq!(parse_cpu_list(b"3-1"), None);
+    }
+
+    /// Every prefix and many byte-mutations of real samples: the parsers must not panic.
+    #[test]
+    fn parsers_survive_truncation_and_mutation() {
+        let samples: [&[u8]; 4] = [
+            b"7819 (cat) R 7817 7817 32277 34816 -1 4194304 101 0 0 0 0 0 0 0 20 0 1 0 64135 3133440 410 18446744073709551615 94483363840000 94483363859881 140725371144800 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 94483363875888 94483363877504 94484044718080 140725371153123 140725371153143 140725371153143 140725371154411 0\n",
+            b"Name:\tcat\nTgid:\t7820\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\nVmHWM:\t 1732 kB\nSigCgt:\t0000000000000000\nCapInh:\t0\nvoluntary_ctxt_switches:\t0\n",
+            b"Filename Type Size Used Priority\n/dev/sda2 partition 8388604 0 -2\n/a\\040b file 1 1 1\n",
+            b"cpu  1 2 3 4 5 6 7 8 0 0\nbtime 17\n0-3,5\n12.34 5\n",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for s in samples {
+            for cut in 0..=s.len() {
+                exercise(&s[..cut]);
+            }
+            for _ in 0..2000 {
+                let mut m = s.to_vec();
+                for _ in 0..4 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let i = (seed % m.len() as u64) as usize;
+                    m[i] = (seed >> 32) as u8;
+                }
+                exercise(&m);
+            }
+        }
+        let g = parse_status(samples[1]).unwrap();
+        assert_eq!((g.ngroups, g.groups[14]), (17, 15));
+    }
+
+    fn exercise(d: &[u8]) {
+        let _ = parse_stat(d);
+        let _ = parse_status(d);
+        let _ = parse_loadavg(d);
+        let _ = parse_cptime(d);
+        let _ = parse_btime(d);
+        let _ = count_cpu_lines(d);
+        let _ = parse_uptime_cs(d);
+        let _ = parse_cpu_list(d);
+        let _ = parse_swaps(d);
     }
 
     #[test]
