@@ -266,6 +266,50 @@ static void kvm_err_program(void)
 	kvm_close(err_kd);
 }
 
+/* G2 and G3 on the running kernel, with Linux names: kernel memory through /proc/kcore and
+ * symbols from /proc/kallsyms (root, and a kernel that provides both). */
+static void live_kernel_g2_g3(void)
+{
+	struct nlist nl[2];
+	char banner[64], want[64];
+	FILE *f;
+	kvm_t *kd;
+
+	errbuf_clear();
+	kd = kvm_open2(NULL, NULL, O_RDONLY, errbuf, NULL);
+	CHECK(kd != NULL);
+	CHECK(!errbuf_has_error(errbuf));
+	if (kd == NULL)
+		return;
+	CHECK(kvm_write(kd, 0, NULL, 0) == -1);
+	CHECK(errbuf_has_error(kvm_geterr(kd)));
+	memset(nl, 0, sizeof(nl));
+	nl[0].n_name = "_linux_banner";
+	if (kvm_nlist(kd, nl) != 0 || nl[0].n_type == 0) {
+		static char why[_POSIX2_LINE_MAX + 32];
+		snprintf(why, sizeof(why), "no kernel symbols here: %s", kvm_geterr(kd));
+		kvm_close(kd);
+		SKIP(why);
+	}
+	_kvm_err(kd, NULL, "%s", "that ends well");
+	memset(banner, 0, sizeof(banner));
+	if (kvm_read(kd, nl[0].n_value, banner, 4) != 4) {
+		static char why[_POSIX2_LINE_MAX + 32];
+		snprintf(why, sizeof(why), "kernel memory not readable: %s", kvm_geterr(kd));
+		kvm_close(kd);
+		SKIP(why);
+	}
+	CHECK_STR(kvm_geterr(kd), "that ends well");
+	CHECK(kvm_read(kd, nl[0].n_value, banner, sizeof(banner) - 1) == sizeof(banner) - 1);
+	if ((f = fopen("/proc/version", "r")) != NULL) {
+		memset(want, 0, sizeof(want));
+		if (fread(want, 1, sizeof(want) - 1, f) > 0)
+			CHECK(memcmp(banner, want, sizeof(banner) - 1) == 0);
+		fclose(f);
+	}
+	CHECK(kvm_close(kd) == 0);
+}
+
 /* NULL descriptors clear caches (spec §9, §12) rather than crash. */
 static void null_handle_calls(void)
 {
@@ -371,6 +415,7 @@ int main(void)
 	RUN(open_errstr_hard_errors);
 	RUN(kvm_err_sticky);
 	RUN(kvm_err_program);
+	RUN(live_kernel_g2_g3);
 	RUN(null_handle_calls);
 	RUN(bad_arguments);
 	RUN(threads_share_handle);
