@@ -109,8 +109,14 @@ impl Kvm {
                     ));
                 }
                 // The kernel image is read before the core is probed, as FreeBSD does.
+                // A file without a symbol table may still carry the kernel's types (a stripped
+                // vmlinux with .BTF): it is offered to the backend once the core is open.
+                let mut exec_error = None;
                 if let Some(exec) = execfile {
-                    exec_symbols = Some(symbols::load_file(Path::new(exec))?);
+                    match symbols::load_file(Path::new(exec)) {
+                        Ok(idx) => exec_symbols = Some(idx),
+                        Err(e) => exec_error = Some(e),
+                    }
                 }
                 let mut lookup = Lookup {
                     resolver: None,
@@ -120,10 +126,25 @@ impl Kvm {
                 if let Some(r) = resolver.as_mut() {
                     lookup.resolver = Some(r);
                 }
-                let be = crate::dump::open(file, core, flags, &mut lookup)?;
+                let opened = crate::dump::open(file, core, flags, &mut lookup);
                 drop(lookup);
-                let mut state =
-                    KvmState::new(be, flags, program, resolver, execfile.map(PathBuf::from));
+                let be = match (opened, exec_error) {
+                    (Ok(be), None) => be,
+                    (Err(e), None) => return Err(e),
+                    (Err(_), Some(exec_err)) => return Err(exec_err),
+                    (Ok(mut be), Some(exec_err)) => {
+                        let exec = Path::new(execfile.unwrap_or_default());
+                        match be.set_type_file(exec) {
+                            Ok(true) => be,
+                            _ => return Err(exec_err),
+                        }
+                    }
+                };
+                // With types only from the execfile, symbols come from the image itself.
+                let symbol_file = execfile
+                    .filter(|_| exec_symbols.is_some())
+                    .map(PathBuf::from);
+                let mut state = KvmState::new(be, flags, program, resolver, symbol_file);
                 if let Some(mut idx) = exec_symbols {
                     idx.displacement = state.backend.symbol_displacement(&idx)?;
                     state.symbols = Some(idx);
