@@ -296,7 +296,15 @@ fn fields_equal_proc() {
     assert_eq!(k.ki_sid as i64, field(&f, 6));
     assert_eq!(k.ki_stat, abi::SSLEEP);
     assert_eq!(k.ki_tdflags, 0x8, "TDF_SINTR for an interruptible sleep");
-    assert_eq!(k.ki_nice, 5);
+    // `nice -n 5` adds to the niceness the test itself runs with (make check may run under nice).
+    let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let own_nice: i64 = own[own.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(16)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(k.ki_nice as i64, (own_nice + 5).min(19));
     assert_eq!(k.ki_nice as i64, field(&f, 19));
     assert_eq!(k.ki_numthreads as i64, field(&f, 20));
     assert_eq!(k.ki_size as i64, field(&f, 23));
@@ -778,16 +786,36 @@ fn parallel_and_serial_reading_agree() {
         assert!(ours.is_subset(&pids_of(rows)));
         assert!(rows.windows(2).all(|w| w[0].ki_pid > w[1].ki_pid));
     }
+    // A serial read after the parallel one too: a sleeper's wait channel can change for a moment
+    // (timer migration under load), so the parallel row must equal one of the serial reads.
+    let ser_after = pf
+        .getprocs_with(
+            abi::KERN_PROC_PROC,
+            0,
+            Options {
+                serial: true,
+                wchan: true,
+                workers: 0,
+            },
+        )
+        .unwrap();
     let by_pid: HashMap<i32, &KinfoProc> = ser.iter().map(|k| (k.ki_pid, k)).collect();
+    let by_pid_after: HashMap<i32, &KinfoProc> = ser_after.iter().map(|k| (k.ki_pid, k)).collect();
     for k in par.iter().filter(|k| ours.contains(&k.ki_pid)) {
         let s = by_pid[&k.ki_pid];
         assert_eq!(
             (k.ki_ppid, k.ki_pgid, k.ki_sid, k.ki_uid, k.ki_start, k.ki_comm),
             (s.ki_ppid, s.ki_pgid, s.ki_sid, s.ki_uid, s.ki_start, s.ki_comm)
         );
-        assert_eq!(
-            (k.ki_stat, k.ki_wchan, k.ki_wmesg),
-            (s.ki_stat, s.ki_wchan, s.ki_wmesg)
+        let sched = |r: &KinfoProc| (r.ki_stat, r.ki_wchan, r.ki_wmesg);
+        let a = by_pid_after[&k.ki_pid];
+        assert!(
+            sched(k) == sched(s) || sched(k) == sched(a),
+            "pid {}: parallel {:?} vs serial {:?} / {:?}",
+            k.ki_pid,
+            sched(k),
+            sched(s),
+            sched(a)
         );
     }
     let nowchan = pf
