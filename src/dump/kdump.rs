@@ -66,6 +66,22 @@ impl ByteSource for Plain {
     }
 }
 
+/// A kdump file held in memory (fuzzing, tests of small synthetic files).
+pub struct InMemory(pub Vec<u8>);
+
+impl ByteSource for InMemory {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn get(&self, off: u64, len: usize) -> Option<Cow<'_, [u8]>> {
+        let off = usize::try_from(off).ok()?;
+        self.0.get(off..off.checked_add(len)?).map(Cow::Borrowed)
+    }
+    fn file_offset(&self, off: u64) -> Option<u64> {
+        (off < self.len()).then_some(off)
+    }
+}
+
 fn le32(b: &[u8], off: usize) -> u32 {
     b.get(off..off + 4)
         .map(|s| u32::from_le_bytes(s.try_into().unwrap_or([0; 4])))
