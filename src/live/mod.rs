@@ -1,2 +1,3 @@
 //! The running system.
+pub mod kcore;
 pub mod linux;
