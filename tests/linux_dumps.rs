@@ -354,3 +354,65 @@ fn writes_are_refused() {
         );
     }
 }
+
+/// Writes truth/kallsyms as a System.map would hold it: link-time addresses (minus
+/// KERNELOFFSET), core kernel symbols only.
+fn write_system_map(dir: &std::path::Path, out: &std::path::Path, shift: i64) {
+    let mut text = String::new();
+    for s in kallsyms(dir).into_iter().filter(|s| s.module.is_none()) {
+        let a = if s.ty == 'A' || s.ty == 'a' {
+            s.addr
+        } else {
+            s.addr.wrapping_add(shift as u64)
+        };
+        text.push_str(&format!("{:016x} {} {}\n", a, s.ty, s.name));
+    }
+    std::fs::write(out, text).unwrap();
+}
+
+#[test]
+fn execfile_kallsyms_copy_and_system_map_are_relocated() {
+    for (label, dir) in sets() {
+        let truth = kallsyms_map(&kallsyms(&dir));
+        let koff =
+            i64::from_str_radix(&vmcoreinfo_value(&dir, "KERNELOFFSET").unwrap(), 16).unwrap();
+        let map = scratch("linux-execfile").join(format!("System.map-{}", label));
+        write_system_map(&dir, &map, -koff);
+        let copy = dir.join("truth/kallsyms");
+        for f in FORMATS {
+            for exec in [copy.as_os_str(), map.as_os_str()] {
+                let k = open_with_exec(exec, &dir.join(f))
+                    .unwrap_or_else(|e| panic!("{} {} {:?}: {}", label, f, exec, e));
+                for name in ["linux_banner", "init_task", "jiffies"] {
+                    assert_eq!(
+                        nlist1(&k, name),
+                        Some(truth[name]),
+                        "{} {} {:?}",
+                        label,
+                        f,
+                        exec
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn execfile_of_another_kernel_is_refused() {
+    let Some(dir) = set_dir("kaslr") else { return };
+    let koff = i64::from_str_radix(&vmcoreinfo_value(&dir, "KERNELOFFSET").unwrap(), 16).unwrap();
+    let map = scratch("linux-execfile").join("System.map-other");
+    // Same names, text shifted by 2 MiB: a different build.
+    write_system_map(&dir, &map, -koff + 0x20_0000);
+    for f in FORMATS {
+        let e = match open_with_exec(map.as_os_str(), &dir.join(f)) {
+            Ok(_) => panic!("{}: a mismatching System.map was accepted", f),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("do not match") && e.contains("_stext"), "{}", e);
+    }
+    // Debian's placeholder System.map has no symbols: a clear error, not a crash.
+    let e = open_with_exec(dir.join("System.map").as_os_str(), &dir.join("vmcore.elf"));
+    assert!(e.is_err());
+}
