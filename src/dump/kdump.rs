@@ -175,7 +175,7 @@ pub fn parse_header(block0: &[u8], sub_at: &dyn Fn(u64) -> Option<Vec<u8>>) -> R
         nr_cpus,
         ..Default::default()
     };
-    if bitmap_blocks == 0 || bitmap_blocks % 2 != 0 {
+    if bitmap_blocks == 0 || !bitmap_blocks.is_multiple_of(2) {
         return Err(Error::format(format!(
             "kdump: bitmap_blocks {} is not a positive even number",
             bitmap_blocks
