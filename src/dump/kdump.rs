@@ -513,14 +513,7 @@ impl<S: ByteSource> KdumpMem<S> {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            DUMP_DH_COMPRESSED_LZO => match lzokay_native::decompress_all(&input, Some(bs)) {
-                Ok(v) if v.len() == bs => {
-                    out.copy_from_slice(&v);
-                    Ok(bs)
-                }
-                Ok(v) => Err(format!("decompressed to {} bytes", v.len())),
-                Err(e) => Err(format!("{:?}", e)),
-            },
+            DUMP_DH_COMPRESSED_LZO => crate::dump::lzo::decompress(&input, out),
             DUMP_DH_COMPRESSED_SNAPPY => match snap::raw::decompress_len(&input) {
                 Ok(n) if n == bs => snap::raw::Decoder::new()
                     .decompress(&input, out)

@@ -11,6 +11,7 @@ pub mod elf;
 pub mod flattened;
 pub mod kdump;
 pub mod linux;
+pub mod lzo;
 pub mod mapped;
 pub mod physmem;
 pub mod vmcoreinfo;
