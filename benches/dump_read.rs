@@ -154,6 +154,28 @@ impl Peer {
     }
 }
 
+/// Alternates three rounds of ours and the peer and keeps the best of each: the machine is
+/// shared, and a neighbour's burst should not decide a ratio.
+fn best_of_3(
+    mut ours_f: impl FnMut() -> (f64, u64),
+    mut peer_f: impl FnMut() -> Option<PeerResult>,
+) -> (f64, u64, Option<PeerResult>) {
+    let mut best = (0.0f64, 0u64);
+    let mut best_peer: Option<PeerResult> = None;
+    for _ in 0..3 {
+        let o = ours_f();
+        if o.0 > best.0 {
+            best = o;
+        }
+        if let Some(p) = peer_f() {
+            if best_peer.as_ref().is_none_or(|b| p.rate > b.rate) {
+                best_peer = Some(p);
+            }
+        }
+    }
+    (best.0, best.1, best_peer)
+}
+
 fn fmt_rate(r: f64) -> String {
     if r >= 1e6 {
         format!("{:.2} M/s", r / 1e6)
@@ -288,10 +310,13 @@ fn main() {
         .collect();
     println!("== ELF vmcore ({}), random kvm_read", elf_path.display());
     for (name, size, addrs, rep) in &sets {
-        let (r, sum) = ours(&elf, addrs, *size, *rep);
-        let p = peer
-            .as_ref()
-            .and_then(|p| p.run(&elf_path, addrs, *size, *rep, None));
+        let (r, sum, p) = best_of_3(
+            || ours(&elf, addrs, *size, *rep),
+            || {
+                peer.as_ref()
+                    .and_then(|p| p.run(&elf_path, addrs, *size, *rep, None))
+            },
+        );
         if let Some(p) = &p {
             assert_eq!(p.sum, sum, "peer and library read different bytes");
         }
@@ -360,10 +385,13 @@ fn main() {
     let kd = open(&kdump_path);
     for (name, size, addrs, rep) in &sets {
         let addrs = &addrs[..addrs.len() / 4];
-        let (r, sum) = ours(&kd, addrs, *size, 1);
-        let p = peer
-            .as_ref()
-            .and_then(|p| p.run(&kdump_path, addrs, *size, 1, Some(1024)));
+        let (r, sum, p) = best_of_3(
+            || ours(&kd, addrs, *size, 1),
+            || {
+                peer.as_ref()
+                    .and_then(|p| p.run(&kdump_path, addrs, *size, 1, Some(1024)))
+            },
+        );
         if let Some(p) = &p {
             assert_eq!(p.sum, sum, "peer and library read different bytes");
         }
