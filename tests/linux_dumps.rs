@@ -354,3 +354,149 @@ fn writes_are_refused() {
         );
     }
 }
+
+/// Writes truth/kallsyms as a System.map would hold it: link-time addresses (minus
+/// KERNELOFFSET), core kernel symbols only.
+fn write_system_map(dir: &std::path::Path, out: &std::path::Path, shift: i64) {
+    let mut text = String::new();
+    for s in kallsyms(dir).into_iter().filter(|s| s.module.is_none()) {
+        let a = if s.ty == 'A' || s.ty == 'a' {
+            s.addr
+        } else {
+            s.addr.wrapping_add(shift as u64)
+        };
+        text.push_str(&format!("{:016x} {} {}\n", a, s.ty, s.name));
+    }
+    std::fs::write(out, text).unwrap();
+}
+
+#[test]
+fn execfile_kallsyms_copy_and_system_map_are_relocated() {
+    for (label, dir) in sets() {
+        let truth = kallsyms_map(&kallsyms(&dir));
+        let koff =
+            i64::from_str_radix(&vmcoreinfo_value(&dir, "KERNELOFFSET").unwrap(), 16).unwrap();
+        let map = scratch("linux-execfile").join(format!("System.map-{}", label));
+        write_system_map(&dir, &map, -koff);
+        let copy = dir.join("truth/kallsyms");
+        for f in FORMATS {
+            for exec in [copy.as_os_str(), map.as_os_str()] {
+                let k = open_with_exec(exec, &dir.join(f))
+                    .unwrap_or_else(|e| panic!("{} {} {:?}: {}", label, f, exec, e));
+                for name in ["linux_banner", "init_task", "jiffies"] {
+                    assert_eq!(
+                        nlist1(&k, name),
+                        Some(truth[name]),
+                        "{} {} {:?}",
+                        label,
+                        f,
+                        exec
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn execfile_of_another_kernel_is_refused() {
+    let Some(dir) = set_dir("kaslr") else { return };
+    let koff = i64::from_str_radix(&vmcoreinfo_value(&dir, "KERNELOFFSET").unwrap(), 16).unwrap();
+    let map = scratch("linux-execfile").join("System.map-other");
+    // Same names, text shifted by 2 MiB: a different build.
+    write_system_map(&dir, &map, -koff + 0x20_0000);
+    for f in FORMATS {
+        let e = match open_with_exec(map.as_os_str(), &dir.join(f)) {
+            Ok(_) => panic!("{}: a mismatching System.map was accepted", f),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("do not match") && e.contains("_stext"), "{}", e);
+    }
+    // Debian's placeholder System.map has no symbols: a clear error, not a crash.
+    let e = open_with_exec(dir.join("System.map").as_os_str(), &dir.join("vmcore.elf"));
+    assert!(e.is_err());
+}
+
+/// Builds the ELF-backed dump with a VMCOREINFO text edited by `edit`.
+fn elf_with_vmcoreinfo(
+    dir: &std::path::Path,
+    edit: &dyn Fn(&str) -> Option<String>,
+) -> kvm::Result<kvm::dump::linux::LinuxDump> {
+    let path = dir.join("vmcore.elf");
+    let file = std::fs::File::open(&path).unwrap();
+    let map = kvm::dump::mapped::Mapped::map(&file, &path).unwrap();
+    let parts = kvm::dump::elf::open(map, &path).unwrap();
+    let text = String::from_utf8(parts.vmcoreinfo.clone().unwrap()).unwrap();
+    let edited = edit(&text);
+    kvm::dump::linux::LinuxDump::new(
+        Box::new(parts.mem),
+        edited.as_deref().map(|s| s.as_bytes()),
+        &path,
+        1,
+    )
+}
+
+#[test]
+fn vmcoreinfo_symbols_are_the_fallback_and_bad_vmcoreinfo_is_refused() {
+    use kvm::Backend;
+    let Some(dir) = set_dir("kaslr") else { return };
+    let truth = kallsyms_map(&kallsyms(&dir));
+    // Without the kallsyms entries (kernels before 6.0): SYMBOL() entries only.
+    let mut d = elf_with_vmcoreinfo(&dir, &|t| {
+        Some(
+            t.lines()
+                .filter(|l| !l.contains("kallsyms"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })
+    .unwrap();
+    let idx = d.own_symbols().unwrap().unwrap();
+    assert_eq!(idx.source, "VMCOREINFO SYMBOL() entries");
+    assert_eq!(
+        idx.lookup("init_uts_ns").unwrap().value,
+        truth["init_uts_ns"]
+    );
+    assert_eq!(idx.lookup("_stext").unwrap().value, truth["_stext"]);
+    assert!(idx.lookup("linux_banner").is_none());
+    // With them: the full table, same count as the core-kernel part of truth/kallsyms.
+    let mut d = elf_with_vmcoreinfo(&dir, &|t| Some(t.to_string())).unwrap();
+    let idx = d.own_symbols().unwrap().unwrap();
+    assert_eq!(idx.source, "kallsyms in the dump");
+    let all = kallsyms(&dir);
+    let core: std::collections::HashSet<&str> = all
+        .iter()
+        .filter(|s| s.module.is_none())
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(idx.len(), core.len(), "distinct core-kernel names");
+    for (name, sym) in idx.iter().take(5000) {
+        assert_eq!(Some(&sym.value), truth.get(name), "{}", name);
+    }
+    assert!(idx.len() > 50_000, "{} symbols", idx.len());
+    // No VMCOREINFO at all.
+    let e = elf_with_vmcoreinfo(&dir, &|_| None).err().unwrap();
+    assert!(e.to_string().contains("no VMCOREINFO"), "{}", e);
+    // A wrong phys_base (what QEMU writes into the kdump sub-header) is caught.
+    let e = elf_with_vmcoreinfo(&dir, &|t| {
+        Some(
+            t.lines()
+                .map(|l| {
+                    if l.starts_with("NUMBER(phys_base)=") {
+                        "NUMBER(phys_base)=0".to_string()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string().contains("phys_base") || e.to_string().contains("page table"),
+        "{}",
+        e
+    );
+}

@@ -192,10 +192,11 @@ fn walk_table(
             if !cb(&m) {
                 return false;
             }
-        } else if level > 1 && e & PS == 0 {
-            if !walk_table(mem, ctx, e & ADDR_MASK, level - 1, raw_va, w, x, cb) {
-                return false;
-            }
+        } else if level > 1
+            && e & PS == 0
+            && !walk_table(mem, ctx, e & ADDR_MASK, level - 1, raw_va, w, x, cb)
+        {
+            return false;
         }
     }
     true

@@ -16,6 +16,8 @@ const PT_NOTE: u32 = 4;
 const ET_CORE: u16 = 4;
 const EM_X86_64: u16 = 62;
 const ELFOSABI_FREEBSD: u8 = 9;
+/// FreeBSD's kernel dumper marks full dumps with this OS/ABI.
+const ELFOSABI_STANDALONE: u8 = 255;
 const PN_XNUM: u16 = 0xffff;
 
 /// One program header (ELF64, little-endian).
@@ -197,7 +199,8 @@ pub fn elf_notes(b: &[u8], core: &ElfCore) -> Vec<Note> {
 }
 
 /// Probe: an ELF64 core whose notes (as far as `head` reaches) carry a VMCOREINFO note or
-/// Linux-style per-CPU notes ("CORE", "QEMU", "LINUX"), and which is not marked FreeBSD.
+/// Linux-style per-CPU notes ("CORE", "QEMU", "LINUX"), and which is not marked FreeBSD
+/// (OS/ABI FreeBSD or STANDALONE, as FreeBSD's kernel dumper writes).
 /// A big-endian ELF core with a VMCOREINFO string is claimed too, to refuse it clearly.
 pub fn is_linux_vmcore(head: &[u8]) -> bool {
     if head.len() < 64 || &head[..4] != b"\x7fELF" || head[4] != 2 {
@@ -214,6 +217,7 @@ pub fn is_linux_vmcore(head: &[u8]) -> bool {
         return true;
     }
     core.osabi != ELFOSABI_FREEBSD
+        && core.osabi != ELFOSABI_STANDALONE
         && notes
             .iter()
             .any(|n| n.name == b"CORE" || n.name == b"QEMU" || n.name == b"LINUX")

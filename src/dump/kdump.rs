@@ -66,6 +66,22 @@ impl ByteSource for Plain {
     }
 }
 
+/// A kdump file held in memory (fuzzing, tests of small synthetic files).
+pub struct InMemory(pub Vec<u8>);
+
+impl ByteSource for InMemory {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn get(&self, off: u64, len: usize) -> Option<Cow<'_, [u8]>> {
+        let off = usize::try_from(off).ok()?;
+        self.0.get(off..off.checked_add(len)?).map(Cow::Borrowed)
+    }
+    fn file_offset(&self, off: u64) -> Option<u64> {
+        (off < self.len()).then_some(off)
+    }
+}
+
 fn le32(b: &[u8], off: usize) -> u32 {
     b.get(off..off + 4)
         .map(|s| u32::from_le_bytes(s.try_into().unwrap_or([0; 4])))
@@ -159,7 +175,7 @@ pub fn parse_header(block0: &[u8], sub_at: &dyn Fn(u64) -> Option<Vec<u8>>) -> R
         nr_cpus,
         ..Default::default()
     };
-    if bitmap_blocks == 0 || bitmap_blocks % 2 != 0 {
+    if bitmap_blocks == 0 || !bitmap_blocks.is_multiple_of(2) {
         return Err(Error::format(format!(
             "kdump: bitmap_blocks {} is not a positive even number",
             bitmap_blocks
@@ -497,14 +513,7 @@ impl<S: ByteSource> KdumpMem<S> {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            DUMP_DH_COMPRESSED_LZO => match lzokay_native::decompress_all(&input, Some(bs)) {
-                Ok(v) if v.len() == bs => {
-                    out.copy_from_slice(&v);
-                    Ok(bs)
-                }
-                Ok(v) => Err(format!("decompressed to {} bytes", v.len())),
-                Err(e) => Err(format!("{:?}", e)),
-            },
+            DUMP_DH_COMPRESSED_LZO => crate::dump::lzo::decompress(&input, out),
             DUMP_DH_COMPRESSED_SNAPPY => match snap::raw::decompress_len(&input) {
                 Ok(n) if n == bs => snap::raw::Decoder::new()
                     .decompress(&input, out)

@@ -22,7 +22,11 @@ use crate::error::{Error, Result};
 use crate::symbols::{kallsyms_dump, Symbol, SymbolIndex};
 
 const PAGE: u64 = 4096;
-const TLB_SIZE: usize = 4096;
+/// Translation cache: TLB_4K slots for 4 KiB pages, then TLB_2M slots for the 2 MiB regions of
+/// large-page mappings (the direct map), so random direct-map reads rarely walk.
+const TLB_4K: usize = 4096;
+const TLB_2M: usize = 1024;
+const TLB_SIZE: usize = TLB_4K + TLB_2M;
 
 /// Adapter: the arch walker reads page tables through the dump's physical memory.
 struct Phys<'a>(&'a mut dyn PhysMem);
@@ -191,16 +195,31 @@ impl LinuxDump {
     /// Translates a kernel virtual address (cached).
     pub fn kva_to_pa(&mut self, va: u64) -> Result<u64> {
         let vpn = va >> 12;
-        let slot = (vpn as usize) & (TLB_SIZE - 1);
+        let slot = (vpn as usize) & (TLB_4K - 1);
         let e = self.tlb[slot];
         if e.vpn == vpn {
             return Ok((e.ppn << 12) | (va & 0xfff));
         }
+        // Large-page entries are tagged with the 2 MiB region number, offset past any vpn.
+        let region = va >> 21;
+        let tag2m = region | (1 << 63);
+        let slot2m = TLB_4K + ((region as usize) & (TLB_2M - 1));
+        let e = self.tlb[slot2m];
+        if e.vpn == tag2m {
+            return Ok((e.ppn << 21) | (va & 0x1f_ffff));
+        }
         let t = x86_64::translate(&mut Phys(self.mem.as_mut()), self.root, self.levels, va)?;
-        self.tlb[slot] = TlbEntry {
-            vpn,
-            ppn: t.pa >> 12,
-        };
+        if t.page_size >= 2 << 20 {
+            self.tlb[slot2m] = TlbEntry {
+                vpn: tag2m,
+                ppn: t.pa >> 21,
+            };
+        } else {
+            self.tlb[slot] = TlbEntry {
+                vpn,
+                ppn: t.pa >> 12,
+            };
+        }
         Ok(t.pa)
     }
 

@@ -16,6 +16,7 @@ pub mod freebsd_minidump_common;
 pub mod freebsd_minidump_i386;
 pub mod kdump;
 pub mod linux;
+pub mod lzo;
 pub mod mapped;
 pub mod physmem;
 pub mod vmcoreinfo;
