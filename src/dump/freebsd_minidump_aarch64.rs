@@ -11,8 +11,8 @@ use crate::abi::{KvmPage, VM_PROT_READ, VM_PROT_WRITE};
 use crate::arch::fbsd_arm64::*;
 use crate::backend::{Backend, KernelFamily, SymbolLookup};
 use crate::dump::freebsd_minidump_common::{
-    le32, le64, magic_matches, page, read_chunks, show_magic, walk_remaining, Marker, PageIndex,
-    Sections,
+    check_header_len, check_magic, le32, le64, page, read_chunks, walk_remaining, Marker,
+    PageIndex, Sections,
 };
 use crate::dump::mapped::Mapped;
 use crate::error::{Error, Result};
@@ -41,25 +41,12 @@ pub struct Header {
 }
 
 pub fn parse_header(path: &str, b: &[u8]) -> Result<Header> {
-    if b.len() < HEADER_LEN {
-        return Err(Error::format(format!(
-            "{}: cannot read dump header ({} bytes, need {})",
-            path,
-            b.len(),
-            HEADER_LEN
-        )));
-    }
-    if !magic_matches(&b[..24], MAGIC) {
-        return Err(Error::format(format!(
-            "{}: not a minidump for this platform (magic \"{}\", expected \"{}\")",
-            path,
-            show_magic(&b[..24]),
-            MAGIC
-        )));
-    }
+    check_header_len(path, b, HEADER_LEN)?;
+    check_magic(path, b, MAGIC)?;
     let r32 = |o| le32(b, o).unwrap_or(0);
     let r64 = |o| le64(b, o).unwrap_or(0);
     let version = r32(24);
+    // Not check_version: libkvm's arm64 message capitalizes "Expected".
     if !(1..=VERSION).contains(&version) {
         return Err(Error::format(format!(
             "{}: wrong minidump version. Expected {} got {}",

@@ -62,6 +62,43 @@ pub fn show_magic(field: &[u8]) -> String {
         .collect()
 }
 
+/// Refuses a header shorter than `need` bytes.
+pub fn check_header_len(path: &str, b: &[u8], need: usize) -> Result<()> {
+    if b.len() < need {
+        return Err(Error::format(format!(
+            "{}: cannot read dump header ({} bytes, need {})",
+            path,
+            b.len(),
+            need
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a header whose 24-byte magic field is not `magic` (`b` holds at least 24 bytes).
+pub fn check_magic(path: &str, b: &[u8], magic: &str) -> Result<()> {
+    if !magic_matches(&b[..24], magic) {
+        return Err(Error::format(format!(
+            "{}: not a minidump for this platform (magic \"{}\", expected \"{}\")",
+            path,
+            show_magic(&b[..24]),
+            magic
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a version outside 1..=`max`, with libkvm's amd64/i386 message.
+pub fn check_version(path: &str, version: u32, max: u32) -> Result<()> {
+    if !(1..=max).contains(&version) {
+        return Err(Error::format(format!(
+            "{}: wrong minidump version. expected {} got {}",
+            path, max, version
+        )));
+    }
+    Ok(())
+}
+
 /// Byte ranges of a minidump's sections. Each section starts on a page boundary.
 #[derive(Clone, Debug)]
 pub struct Sections {

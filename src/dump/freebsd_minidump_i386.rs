@@ -9,8 +9,8 @@ use crate::abi::KvmPage;
 use crate::arch::fbsd_i386::*;
 use crate::backend::{Backend, KernelFamily, SymbolLookup};
 use crate::dump::freebsd_minidump_common::{
-    le32, le64, magic_matches, page, read_chunks, show_magic, walk_remaining, Marker, PageIndex,
-    Sections,
+    check_header_len, check_magic, check_version, le32, le64, page, read_chunks, walk_remaining,
+    Marker, PageIndex, Sections,
 };
 use crate::dump::mapped::Mapped;
 use crate::error::{Error, Result};
@@ -33,37 +33,13 @@ pub struct Header {
 }
 
 pub fn parse_header(path: &str, b: &[u8]) -> Result<Header> {
-    if b.len() < HEADER_LEN_V1 {
-        return Err(Error::format(format!(
-            "{}: cannot read dump header ({} bytes, need {})",
-            path,
-            b.len(),
-            HEADER_LEN_V1
-        )));
-    }
-    if !magic_matches(&b[..24], MAGIC) {
-        return Err(Error::format(format!(
-            "{}: not a minidump for this platform (magic \"{}\", expected \"{}\")",
-            path,
-            show_magic(&b[..24]),
-            MAGIC
-        )));
-    }
+    check_header_len(path, b, HEADER_LEN_V1)?;
+    check_magic(path, b, MAGIC)?;
     let r32 = |o| le32(b, o).unwrap_or(0);
     let version = r32(24);
-    if version != 1 && version != VERSION {
-        return Err(Error::format(format!(
-            "{}: wrong minidump version. expected {} got {}",
-            path, VERSION, version
-        )));
-    }
-    if version == 2 && b.len() < HEADER_LEN_V2 {
-        return Err(Error::format(format!(
-            "{}: cannot read dump header ({} bytes, need {})",
-            path,
-            b.len(),
-            HEADER_LEN_V2
-        )));
+    check_version(path, version, VERSION)?;
+    if version == 2 {
+        check_header_len(path, b, HEADER_LEN_V2)?;
     }
     Ok(Header {
         version,
