@@ -189,6 +189,31 @@ impl Amd64Minidump {
         }
     }
 
+    /// Marks the 4 KiB pages of the `size`-byte mapping of `va` to `pa` by entry `e` as seen,
+    /// then reports the mapping to `cb`; false when `cb` stops the walk.
+    fn report(
+        &self,
+        marker: &mut Marker,
+        cb: &mut dyn FnMut(&KvmPage) -> bool,
+        pa: u64,
+        va: u64,
+        e: u64,
+        size: u64,
+    ) -> bool {
+        for i in 0..size / PAGE_SIZE {
+            self.mark_pa(marker, pa + i * PAGE_SIZE);
+        }
+        let p = page(
+            pa,
+            va,
+            self.dmap_of(pa),
+            entry_prot(e),
+            self.index.kp_offset(pa),
+            size,
+        );
+        cb(&p)
+    }
+
     /// Phase 1: the kernel map in VA order.
     fn walk_kmap(&self, marker: &mut Marker, cb: &mut dyn FnMut(&KvmPage) -> bool) -> bool {
         let n = self.hdr.pmapsize as u64 / 8;
@@ -199,36 +224,14 @@ impl Amd64Minidump {
             }
             if self.hdr.version == 1 {
                 let va = self.hdr.kernbase.wrapping_add(k << PAGE_SHIFT);
-                let pa = e & PG_FRAME;
-                self.mark_pa(marker, pa);
-                let p = page(
-                    pa,
-                    va,
-                    self.dmap_of(pa),
-                    entry_prot(e),
-                    self.index.kp_offset(pa),
-                    PAGE_SIZE,
-                );
-                if !cb(&p) {
+                if !self.report(marker, cb, e & PG_FRAME, va, e, PAGE_SIZE) {
                     return false;
                 }
                 continue;
             }
             let va = self.hdr.kernbase.wrapping_add(k << PDRSHIFT);
             if e & PG_PS != 0 {
-                let pa = e & PG_PS_FRAME;
-                for i in 0..NPTEPG {
-                    self.mark_pa(marker, pa + i * PAGE_SIZE);
-                }
-                let p = page(
-                    pa,
-                    va,
-                    self.dmap_of(pa),
-                    entry_prot(e),
-                    self.index.kp_offset(pa),
-                    NBPDR,
-                );
-                if !cb(&p) {
+                if !self.report(marker, cb, e & PG_PS_FRAME, va, e, NBPDR) {
                     return false;
                 }
                 continue;
@@ -242,17 +245,8 @@ impl Amd64Minidump {
                 if pte & PG_V == 0 {
                     continue;
                 }
-                let pa = pte & PG_FRAME;
-                self.mark_pa(marker, pa);
-                let p = page(
-                    pa,
-                    va.wrapping_add(i * PAGE_SIZE),
-                    self.dmap_of(pa),
-                    entry_prot(pte),
-                    self.index.kp_offset(pa),
-                    PAGE_SIZE,
-                );
-                if !cb(&p) {
+                let pva = va.wrapping_add(i * PAGE_SIZE);
+                if !self.report(marker, cb, pte & PG_FRAME, pva, pte, PAGE_SIZE) {
                     return false;
                 }
             }
