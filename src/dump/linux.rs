@@ -227,21 +227,23 @@ impl LinuxDump {
     /// `pgd_phys` (a process's `mm->pgd` translated to physical). Same return rules as `read`.
     pub fn read_user(&mut self, pgd_phys: u64, va: u64, buf: &mut [u8]) -> Result<usize> {
         let levels = self.levels;
-        self.read_via(buf, va, &mut |mem, v| {
-            x86_64::translate(&mut Phys(mem), pgd_phys, levels, v).map(|t| t.pa)
+        self.read_via(buf, va, &mut |me, v| {
+            x86_64::translate(&mut Phys(me.mem.as_mut()), pgd_phys, levels, v).map(|t| t.pa)
         })
     }
 
+    /// Reads `buf` from `va` page by page, translating each page with `xlate`: the error when
+    /// nothing could be read, else the bytes read up to the first failure.
     fn read_via(
         &mut self,
         buf: &mut [u8],
         va: u64,
-        xlate: &mut dyn FnMut(&mut dyn PhysMem, u64) -> Result<u64>,
+        xlate: &mut dyn FnMut(&mut Self, u64) -> Result<u64>,
     ) -> Result<usize> {
         let mut done = 0usize;
         while done < buf.len() {
             let cur = va.wrapping_add(done as u64);
-            let pa = match xlate(self.mem.as_mut(), cur) {
+            let pa = match xlate(self, cur) {
                 Ok(pa) => pa,
                 Err(e) if done == 0 => return Err(e),
                 Err(_) => break,
@@ -379,28 +381,7 @@ impl Backend for LinuxDump {
     }
 
     fn read(&mut self, va: u64, buf: &mut [u8]) -> Result<usize> {
-        // Same loop as read_via, but translating through the cached kernel walk.
-        let mut done = 0usize;
-        while done < buf.len() {
-            let cur = va.wrapping_add(done as u64);
-            let pa = match self.kva_to_pa(cur) {
-                Ok(pa) => pa,
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            };
-            let n = ((PAGE - (cur & (PAGE - 1))) as usize).min(buf.len() - done);
-            match self.mem.read_phys(pa, &mut buf[done..done + n]) {
-                Ok(k) => {
-                    done += k;
-                    if k < n {
-                        break;
-                    }
-                }
-                Err(e) if done == 0 => return Err(readd(cur, e)),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+        self.read_via(buf, va, &mut |me, cur| me.kva_to_pa(cur))
     }
 
     fn walk_pages(&mut self, cb: &mut dyn FnMut(&KvmPage) -> bool) -> Result<bool> {
