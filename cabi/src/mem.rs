@@ -4,6 +4,7 @@
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_void};
 
+use kvm_core::symbols::Symbol;
 use kvm_core::{Error, Result};
 
 use crate::types::{
@@ -106,6 +107,25 @@ fn names_of<'a, T>(
     out
 }
 
+/// Fills entry i of the caller's name list from `found[i]` (None: not found) with `set`.
+/// Returns how many were not found.
+fn fill_entries<T>(
+    list: *mut T,
+    found: &[Option<Symbol>],
+    mut set: impl FnMut(&mut T, Option<&Symbol>),
+) -> c_int {
+    let mut missing = 0;
+    for (i, sym) in found.iter().enumerate() {
+        // SAFETY: i < number of named entries names_of counted.
+        let e = unsafe { &mut *list.add(i) };
+        set(e, sym.as_ref());
+        if sym.is_none() {
+            missing += 1;
+        }
+    }
+    missing
+}
+
 /// Looks up kernel symbols (classic `struct nlist`, native kernels only). Returns the number
 /// of names not found, or -1.
 #[no_mangle]
@@ -119,25 +139,12 @@ pub extern "C" fn kvm_nlist(kd: *mut kvm_t, nl: *mut nlist) -> c_int {
         }
         let names = names_of(nl, |e| e.n_name);
         let found = st.nlist(&names)?;
-        let mut missing = 0;
-        for (i, sym) in found.iter().enumerate() {
-            // SAFETY: i < number of named entries counted above.
-            let e = unsafe { &mut *nl.add(i) };
+        Ok(fill_entries(nl, &found, |e, sym| {
             e.n_other = 0;
             e.n_desc = 0;
-            match sym {
-                Some(s) => {
-                    e.n_type = s.n_type;
-                    e.n_value = s.value as u_long;
-                }
-                None => {
-                    e.n_type = 0;
-                    e.n_value = 0;
-                    missing += 1;
-                }
-            }
-        }
-        Ok(missing)
+            e.n_type = sym.map_or(0, |s| s.n_type);
+            e.n_value = sym.map_or(0, |s| s.value as u_long);
+        }))
     })
 }
 
@@ -150,23 +157,10 @@ pub extern "C" fn kvm_nlist2(kd: *mut kvm_t, nl: *mut kvm_nlist) -> c_int {
         }
         let names = names_of(nl, |e| e.n_name);
         let found = st.nlist(&names)?;
-        let mut missing = 0;
-        for (i, sym) in found.iter().enumerate() {
-            // SAFETY: i < number of named entries counted above.
-            let e = unsafe { &mut *nl.add(i) };
-            match sym {
-                Some(s) => {
-                    e.n_type = s.n_type;
-                    e.n_value = s.value;
-                }
-                None => {
-                    e.n_type = 0;
-                    e.n_value = 0;
-                    missing += 1;
-                }
-            }
-        }
-        Ok(missing)
+        Ok(fill_entries(nl, &found, |e, sym| {
+            e.n_type = sym.map_or(0, |s| s.n_type);
+            e.n_value = sym.map_or(0, |s| s.value);
+        }))
     })
 }
 
