@@ -559,44 +559,15 @@ mod tests {
 
     #[test]
     fn first_wins_and_replace() {
+        let sym = |value, n_type| Symbol { value, n_type };
         let mut idx = SymbolIndex::new("t");
         for i in 0..1000u64 {
-            idx.insert(
-                &format!("sym{}", i),
-                Symbol {
-                    value: i,
-                    n_type: 4,
-                },
-            );
+            idx.insert(&format!("sym{}", i), sym(i, 4));
         }
-        idx.insert(
-            "sym5",
-            Symbol {
-                value: 99,
-                n_type: 6,
-            },
-        );
-        assert_eq!(
-            idx.get_raw("sym5"),
-            Some(Symbol {
-                value: 5,
-                n_type: 4
-            })
-        );
-        idx.insert_replace(
-            "sym5",
-            Symbol {
-                value: 99,
-                n_type: 6,
-            },
-        );
-        assert_eq!(
-            idx.get_raw("sym5"),
-            Some(Symbol {
-                value: 99,
-                n_type: 6
-            })
-        );
+        idx.insert("sym5", sym(99, 6));
+        assert_eq!(idx.get_raw("sym5"), Some(sym(5, 4)));
+        idx.insert_replace("sym5", sym(99, 6));
+        assert_eq!(idx.get_raw("sym5"), Some(sym(99, 6)));
         assert_eq!(idx.len(), 1000);
         for i in 0..1000u64 {
             let want = if i == 5 { 99 } else { i };
