@@ -155,7 +155,7 @@ impl Series {
 /// Our modes (name, LIBKVM_SERIAL, LIBKVM_LINUX_NOWCHAN, LIBKVM_WORKERS), selected through the
 /// environment switches the library reads at each call.
 const MODES: [(&str, bool, bool, &str); 5] = [
-    ("libkvm default (workers = idle CPUs)", false, false, ""),
+    ("libkvm default (workers = online CPUs)", false, false, ""),
     (
         "libkvm forced parallel (LIBKVM_WORKERS=2)",
         false,
