@@ -1,57 +1,15 @@
-//! A FreeBSD arm64 minidump whose header fields (after the magic), dump_avail, bitmap, page
-//! map and page data all come from the fuzzer, opened through the descriptor, then reads at
-//! kernel-map / direct-map addresses taken from the header and a full kvm_walk_pages.
-//! Nothing may panic; errors are fine.
+//! FreeBSD arm64 minidumps from fuzzer bytes (see fbsd_minidump_common.rs).
 #![no_main]
 
-use std::ffi::OsStr;
-use std::io::Write;
-use std::os::fd::FromRawFd;
+#[path = "fbsd_minidump_common.rs"]
+mod common;
 
-use kvm::{Kvm, OpenArgs};
 use libfuzzer_sys::fuzz_target;
 
-const MAGIC: &[u8] = b"minidump FreeBSD/arm64";
+const PLATFORM: common::Platform = common::Platform {
+    magic: b"minidump FreeBSD/arm64",
+    kernbase_len: 8,
+    dmapbase_off: Some(56),
+};
 
-fn field(b: &[u8], off: usize, len: usize) -> u64 {
-    let mut v = [0u8; 8];
-    if let Some(s) = b.get(off..off + len) {
-        v[..len].copy_from_slice(s);
-    }
-    u64::from_le_bytes(v)
-}
-
-fuzz_target!(|data: &[u8]| {
-    let mut core = vec![0u8; 24];
-    core[..MAGIC.len()].copy_from_slice(MAGIC);
-    core.extend_from_slice(data);
-    // SAFETY: memfd_create with a static NUL-terminated name; the fd is owned by `file`.
-    let fd = unsafe { libc::memfd_create(c"kvm-fuzz-fbsd".as_ptr(), libc::MFD_CLOEXEC) };
-    assert!(fd >= 0, "memfd_create failed");
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    file.write_all(&core).expect("write to memfd");
-    let path = format!("/proc/self/fd/{}", fd);
-    let args = OpenArgs {
-        corefile: Some(OsStr::new(&path)),
-        ..Default::default()
-    };
-    if let Ok(kd) = Kvm::open(args) {
-        let mut st = kd.lock();
-        let kernbase = field(&core, 40, if "arm64" == "i386" { 4 } else { 8 });
-        let dmapbase = if 56 == 0 { 0 } else { field(&core, 56, 8) };
-        let mut buf = vec![0u8; 20000];
-        for addr in [
-            kernbase,
-            kernbase.wrapping_add(0x1ff_f00),
-            kernbase.wrapping_add(field(data, 0, 4) << 12),
-            dmapbase,
-            dmapbase.wrapping_add(field(data, 4, 4) << 12),
-            u64::MAX - 8,
-        ] {
-            let _ = st.read(addr, &mut buf);
-        }
-        let _ = st.walk_pages_collect();
-        let _ = st.native();
-        let _ = st.kerndisp();
-    }
-});
+fuzz_target!(|data: &[u8]| common::run(&PLATFORM, data));
