@@ -908,9 +908,21 @@ fn zombie_leader_with_live_thread_reports_the_thread_state() {
     }
     let kid = Kid::spawn(&mut Command::new(&exe));
     let pid = kid.pid();
-    wait_until("the leader to exit while its thread lives", || {
+    // The second thread must also have reached pause(): until then it shows R, not S.
+    let other_thread_sleeps = || {
+        std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|dir| {
+            dir.flatten()
+                .filter(|e| e.file_name() != *pid.to_string().as_str())
+                .any(|e| {
+                    stat_of(&format!("{}/stat", e.path().display()))
+                        .is_some_and(|(_, f)| f[0] == "S")
+                })
+        })
+    };
+    wait_until("the leader to exit while its thread sleeps", || {
         stat_of(&format!("/proc/{pid}/stat"))
             .is_some_and(|(_, f)| f[0] == "Z" && field(&f, 20) == 2)
+            && other_thread_sleeps()
     });
     let kd = open();
     let k = procs(&kd, abi::KERN_PROC_PID, pid)[0];
