@@ -192,7 +192,7 @@ pub fn read_sections<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<Sections
 /// Where real Linux symbols come from, for the "stripped" message.
 const WHERE_SYMBOLS: &str = "real symbols come from the System.map of the linux-image-<version>-dbg package (or its vmlinux in /usr/lib/debug/boot), from /proc/kallsyms of the running kernel, or from a vmlinux with symbols";
 
-fn index<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<SymbolIndex> {
+fn index<R: ReadAt + ?Sized + Sync>(r: &R, source: &str) -> Result<SymbolIndex> {
     let Sections { header, ctx, shdrs } = read_sections(r, source)?;
     if header.e_type == header::ET_CORE {
         return Err(Error::format(format!(
@@ -269,34 +269,83 @@ fn index<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<SymbolIndex> {
             _ => N_UNDF,
         })
         .collect();
-    let mut b = Builder::with_capacity(count as usize);
-    // Stream the table through a small buffer (it can be tens of MB).
-    const CHUNK_SYMS: u64 = 4096;
-    let mut buf = vec![0u8; (CHUNK_SYMS * symsize) as usize];
-    let mut done = 0u64;
-    while done < count {
-        let n = (count - done).min(CHUNK_SYMS);
-        let bytes = (n * symsize) as usize;
-        let off = symtab.sh_offset + done * symsize;
-        let got = r
-            .read_at(&mut buf[..bytes], off)
-            .map_err(|e| Error::sys(format!("{}: reading the symbol table", source), e))?;
-        if got != bytes {
-            return Err(Error::format(format!(
-                "{}: truncated ELF: symbol table at offset 0x{:x}: only {} of {} bytes could be read",
-                source, off, got, bytes
-            )));
-        }
-        for raw in buf[..bytes].chunks_exact(symsize as usize) {
-            let s = decode(raw, is64, le);
-            add_symbol(&mut b, &strings, &s, &kinds);
-        }
-        done += n;
-    }
+    let table = Table {
+        offset: symtab.sh_offset,
+        symsize,
+        is64,
+        le,
+        strings: &strings,
+        kinds: &kinds,
+        source,
+    };
+    // Hashing every name is most of the cost: a kernel-sized table is split between two
+    // threads (the caller's and one more) when the machine has a second CPU.
+    let two = count >= PARALLEL_MIN_SYMS
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let b = if two {
+        let half = count / 2;
+        let (first, second) = std::thread::scope(|s| {
+            let other = s.spawn(|| table.parse(r, half..count));
+            (table.parse(r, 0..half), other.join())
+        });
+        let mut b = first?;
+        b.append(
+            second
+                .map_err(|_| Error::format(format!("{}: symbol table reader failed", source)))??,
+        );
+        b
+    } else {
+        table.parse(r, 0..count)?
+    };
     // A later duplicate overwrites, as FreeBSD's nlist does.
     let mut idx = b.finish(source, strings, true);
     idx.kind = SymbolKind::Elf;
     Ok(idx)
+}
+
+/// Tables smaller than this are read by one thread (a thread costs more than it saves).
+const PARALLEL_MIN_SYMS: u64 = 32_768;
+
+/// A validated symbol table and what decoding its entries needs.
+struct Table<'a> {
+    offset: u64,
+    symsize: u64,
+    is64: bool,
+    le: bool,
+    strings: &'a [u8],
+    kinds: &'a [u8],
+    source: &'a str,
+}
+
+impl Table<'_> {
+    /// Decodes and hashes the symbols `range`, streamed through a small buffer (a table can be
+    /// tens of MB).
+    fn parse<R: ReadAt + ?Sized>(&self, r: &R, range: std::ops::Range<u64>) -> Result<Builder> {
+        const CHUNK_SYMS: u64 = 4096;
+        let mut b = Builder::with_capacity((range.end - range.start) as usize);
+        let mut buf = vec![0u8; (CHUNK_SYMS.min(range.end - range.start) * self.symsize) as usize];
+        let mut done = range.start;
+        while done < range.end {
+            let n = (range.end - done).min(CHUNK_SYMS);
+            let bytes = (n * self.symsize) as usize;
+            let off = self.offset + done * self.symsize;
+            let got = r
+                .read_at(&mut buf[..bytes], off)
+                .map_err(|e| Error::sys(format!("{}: reading the symbol table", self.source), e))?;
+            if got != bytes {
+                return Err(Error::format(format!(
+                    "{}: truncated ELF: symbol table at offset 0x{:x}: only {} of {} bytes could be read",
+                    self.source, off, got, bytes
+                )));
+            }
+            for raw in buf[..bytes].chunks_exact(self.symsize as usize) {
+                let s = decode(raw, self.is64, self.le);
+                add_symbol(&mut b, self.strings, &s, self.kinds);
+            }
+            done += n;
+        }
+        Ok(b)
+    }
 }
 
 /// The fields of one ELF symbol nlist needs.

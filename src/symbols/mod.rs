@@ -182,30 +182,116 @@ fn home(tagged: u64, cap: usize) -> usize {
     (tagged >> (64 - cap.trailing_zeros())) as usize
 }
 
-/// Stable LSD radix sort of `items` by their top `bits` bits (11 bits a pass).
-fn radix_sort_top(items: &mut Vec<u64>, bits: u32) {
-    let mut tmp = vec![0u64; items.len()];
-    let mut lo = 64 - bits;
-    while lo < 64 {
-        let b = (64 - lo).min(11);
-        let mask = (1u64 << b) - 1;
-        let mut offs = vec![0usize; 1 << b];
-        for &x in items.iter() {
-            offs[((x >> lo) & mask) as usize] += 1;
+/// Slots per region of the table that `Builder::finish` fills at a time (4 KiB of slots: the
+/// random writes of one region stay in L1).
+const REGION_BITS: u32 = 9;
+
+/// Stable partition of `items` by their top `bits` bits (their table region): one counting
+/// pass and one scatter pass. Returns the items in region order.
+fn partition_top(items: &[u64], bits: u32) -> Vec<u64> {
+    if bits == 0 {
+        return items.to_vec();
+    }
+    let shift = 64 - bits;
+    let mut offs = vec![0usize; 1 << bits];
+    for &x in items {
+        offs[(x >> shift) as usize] += 1;
+    }
+    let mut sum = 0;
+    for o in offs.iter_mut() {
+        let c = *o;
+        *o = sum;
+        sum += c;
+    }
+    let mut out = vec![0u64; items.len()];
+    for &x in items {
+        let r = &mut offs[(x >> shift) as usize];
+        out[*r] = x;
+        *r += 1;
+    }
+    out
+}
+
+/// Tables with fewer entries are filled by one thread.
+const PARALLEL_MIN_ENTRIES: usize = 32_768;
+
+/// Inserts builder items into the slot table (see `Builder::finish`).
+struct Filler<'a> {
+    entries: &'a [Entry],
+    arena: &'a [u8],
+    cap: usize,
+    replace: bool,
+}
+
+impl Filler<'_> {
+    fn same_name(&self, i: usize, j: usize) -> bool {
+        self.arena.get(self.entries[i].range()) == self.arena.get(self.entries[j].range())
+    }
+
+    /// Places item `item` (entry `i`) in slot `s`, which holds `v`, if `v` is the same name.
+    /// Returns true when the item is settled (a duplicate: one of the two marked dead).
+    #[inline]
+    fn settle_duplicate(&self, slot: &mut u64, item: u64, dead: &mut Vec<usize>) -> bool {
+        let v = *slot;
+        if v & HI != item & HI {
+            return false;
         }
-        let mut sum = 0;
-        for o in offs.iter_mut() {
-            let c = *o;
-            *o = sum;
-            sum += c;
+        let (i, j) = ((item & !HI) as usize, (v as u32 - 1) as usize);
+        if !self.same_name(i, j) {
+            return false;
         }
-        for &x in items.iter() {
-            let k = ((x >> lo) & mask) as usize;
-            tmp[offs[k]] = x;
-            offs[k] += 1;
+        // Same name: equal hashes come in entry order, so j < i.
+        if self.replace {
+            *slot = (item & HI) | (i as u64 + 1);
+            dead.push(j);
+        } else {
+            dead.push(i);
         }
-        std::mem::swap(items, &mut tmp);
-        lo += b;
+        true
+    }
+
+    /// Fills `slots` (the table's slots `base..base + slots.len()`) with `items`, whose home
+    /// slots lie in that range; items whose probe runs past its end go to `deferred`.
+    fn fill(
+        &self,
+        slots: &mut [u64],
+        base: usize,
+        items: &[u64],
+        dead: &mut Vec<usize>,
+        deferred: &mut Vec<u64>,
+    ) {
+        'items: for &item in items {
+            let mut s = home(item, self.cap) - base;
+            while let Some(slot) = slots.get_mut(s) {
+                if *slot == 0 {
+                    *slot = (item & HI) | ((item & !HI) + 1);
+                    continue 'items;
+                }
+                if self.settle_duplicate(slot, item, dead) {
+                    continue 'items;
+                }
+                s += 1;
+            }
+            deferred.push(item);
+        }
+    }
+
+    /// Fills the whole table with `items`, probing around its end.
+    fn fill_wrapping(&self, slots: &mut [u64], items: &[u64], dead: &mut Vec<usize>) {
+        let mask = self.cap - 1;
+        for &item in items {
+            let mut s = home(item, self.cap);
+            loop {
+                if slots[s] == 0 {
+                    slots[s] = (item & HI) | ((item & !HI) + 1);
+                    break;
+                }
+                if self.settle_duplicate(&mut slots[s], item, dead) {
+                    break;
+                }
+                s = (s + 1) & mask;
+            }
+        }
     }
 }
 
@@ -414,6 +500,16 @@ impl Builder {
         }
     }
 
+    /// Appends the entries of `other` (built over the same arena) after this one's.
+    pub(crate) fn append(&mut self, other: Builder) {
+        let base = self.entries.len() as u64;
+        if base + other.entries.len() as u64 >= u32::MAX as u64 - 1 {
+            return;
+        }
+        self.entries.extend_from_slice(&other.entries);
+        self.items.extend(other.items.iter().map(|&x| x + base));
+    }
+
     /// Adds `name` (which is `arena[off..off+len]` of the final arena).
     #[inline]
     pub(crate) fn push(&mut self, off: usize, name: &[u8], sym: Symbol) {
@@ -442,42 +538,51 @@ impl Builder {
         arena: Vec<u8>,
         replace: bool,
     ) -> SymbolIndex {
-        let Builder { entries, mut items } = self;
+        let Builder { entries, items } = self;
         let mut idx = SymbolIndex::new(source);
         idx.arena = arena;
         let cap = capacity_for(entries.len());
-        radix_sort_top(&mut items, cap.trailing_zeros());
-        idx.entries = entries;
+        // Inserting region by region keeps the writes cache-local; linear probing does not
+        // care about insertion order, and equal names (equal hashes, one region) still come
+        // in entry order, which the duplicate rule below relies on.
+        let items = partition_top(&items, cap.trailing_zeros().saturating_sub(REGION_BITS));
         idx.slots = vec![0u64; cap];
-        let mask = cap - 1;
-        for item in items {
-            let i = (item & !HI) as usize;
-            let tag = item & HI;
-            let mut s = home(item, cap);
-            loop {
-                let v = idx.slots[s];
-                if v == 0 {
-                    idx.slots[s] = tag | (i as u64 + 1);
-                    break;
-                }
-                if v & HI == tag {
-                    let j = (v as u32 - 1) as usize;
-                    if idx.arena.get(idx.entries[j].range())
-                        == idx.arena.get(idx.entries[i].range())
-                    {
-                        // Same name: equal hashes sort by entry number, so j < i.
-                        let loser = if replace {
-                            idx.slots[s] = tag | (i as u64 + 1);
-                            j
-                        } else {
-                            i
-                        };
-                        idx.mark_dead(loser);
-                        break;
-                    }
-                }
-                s = (s + 1) & mask;
-            }
+        let mut dead = Vec::new();
+        let mut deferred = Vec::new();
+        let filler = Filler {
+            entries: &entries,
+            arena: &idx.arena,
+            cap,
+            replace,
+        };
+        if items.len() >= PARALLEL_MIN_ENTRIES
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+        {
+            // Two threads, each filling one half of the table; an item whose probe would
+            // leave its half is inserted afterwards.
+            let mid = items.partition_point(|&x| home(x, cap) < cap / 2);
+            let (lo_items, hi_items) = items.split_at(mid);
+            let (lo_slots, hi_slots) = idx.slots.split_at_mut(cap / 2);
+            let (mut dead_hi, mut deferred_hi) = (Vec::new(), Vec::new());
+            std::thread::scope(|sc| {
+                let f = &filler;
+                let other = sc.spawn(move || {
+                    f.fill(hi_slots, cap / 2, hi_items, &mut dead_hi, &mut deferred_hi);
+                    (dead_hi, deferred_hi)
+                });
+                f.fill(lo_slots, 0, lo_items, &mut dead, &mut deferred);
+                // The filler only indexes checked slices; a panic there is a bug, not input.
+                let (d, q) = other.join().expect("symbol index filler");
+                dead.extend(d);
+                deferred.extend(q);
+            });
+        } else {
+            deferred = items;
+        }
+        filler.fill_wrapping(&mut idx.slots, &deferred, &mut dead);
+        idx.entries = entries;
+        for i in dead {
+            idx.mark_dead(i);
         }
         idx
     }
@@ -614,6 +719,47 @@ mod tests {
         assert_eq!(last.len(), 103);
         assert_eq!(last.get_raw("n77").unwrap().value, 77);
         assert_eq!(last.get_raw("beta").unwrap().value, 2);
+    }
+
+    /// A table big enough for the two-thread fill, with many duplicates (some three times),
+    /// against a plain map model, for both duplicate rules.
+    #[test]
+    fn bulk_build_large_matches_a_map() {
+        use std::collections::HashMap;
+        let mut arena = Vec::new();
+        let mut entries = Vec::new();
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // About one name in three repeats an earlier one.
+            let id = if i % 3 == 0 { x % (i + 1) } else { i };
+            let name = format!("sym_{}_{}", id % 7, id);
+            let off = arena.len();
+            arena.extend_from_slice(name.as_bytes());
+            let sym = Symbol {
+                value: i,
+                n_type: (i % 5) as u8,
+            };
+            entries.push(Entry::new(off, name.len(), sym).unwrap());
+        }
+        for replace in [false, true] {
+            let mut model: HashMap<&[u8], u64> = HashMap::new();
+            for e in &entries {
+                let name = &arena[e.range()];
+                if replace || !model.contains_key(name) {
+                    model.insert(name, e.value);
+                }
+            }
+            let idx = SymbolIndex::from_entries("t", arena.clone(), entries.clone(), replace);
+            assert_eq!(idx.len(), model.len());
+            assert_eq!(idx.iter().count(), model.len());
+            for (name, v) in &model {
+                assert_eq!(idx.lookup_bytes(name).map(|s| s.value), Some(*v));
+            }
+            assert!(idx.lookup("sym_0_200001").is_none());
+        }
     }
 
     #[test]
