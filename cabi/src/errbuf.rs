@@ -13,7 +13,10 @@ pub fn set_errno(code: i32) {
 
 /// Copies `msg` into a caller's `_POSIX2_LINE_MAX` errbuf, truncated and NUL-terminated.
 /// A NULL errbuf is allowed (the message is lost, as on FreeBSD).
-pub fn copy_to_caller(errbuf: *mut c_char, msg: &[u8]) {
+///
+/// # Safety
+/// A non-NULL `errbuf` must point to at least `_POSIX2_LINE_MAX` writable bytes.
+pub unsafe fn copy_to_caller(errbuf: *mut c_char, msg: &[u8]) {
     if errbuf.is_null() {
         return;
     }

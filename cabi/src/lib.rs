@@ -98,8 +98,11 @@ pub extern "C" fn kvm_geterr(kd: *mut kvm_t) -> *mut c_char {
 }
 
 /// Frees the descriptor and everything it owns. NULL: -1 with errno EINVAL.
+///
+/// # Safety
+/// `kd` is NULL or a descriptor from kvm_open* not closed before.
 #[no_mangle]
-pub extern "C" fn kvm_close(kd: *mut kvm_t) -> c_int {
+pub unsafe extern "C" fn kvm_close(kd: *mut kvm_t) -> c_int {
     ffi!({
         if kd.is_null() {
             set_errno(libc::EINVAL);
@@ -144,7 +147,7 @@ mod tests {
         assert!(p.is_null());
         let v = ffi!(-5, { panic!("outside a descriptor") });
         assert_eq!(v, -5);
-        assert_eq!(kvm_close(kd), 0);
+        assert_eq!(unsafe { kvm_close(kd) }, 0);
     }
 
     /// A NULL descriptor fails with EINVAL before any work.

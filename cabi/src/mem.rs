@@ -77,7 +77,7 @@ pub extern "C" fn kvm_write(
 ) -> ssize_t {
     call(kd, "kvm_write", |st| {
         let b = in_slice("kvm_write", buf, nbytes)?;
-        st.write(addr as u64, b).map(|n| n as isize)
+        st.write(addr, b).map(|n| n as isize)
     })
 }
 
@@ -217,7 +217,7 @@ pub extern "C" fn kvm_read_zpcpu(
             return Ok(-1);
         }
         let b = out_slice("kvm_read_zpcpu", buf, size)?;
-        st.read_zpcpu(base as u64, b, cpu).map(|n| n as isize)
+        st.read_zpcpu(base, b, cpu).map(|n| n as isize)
     })
 }
 
@@ -232,7 +232,7 @@ pub extern "C" fn kvm_counter_u64_fetch(kd: *mut kvm_t, base: u_long) -> u64 {
         let mut sum: u64 = 0;
         for cpu in 0..ncpus.max(0) {
             let mut v = [0u8; 8];
-            if st.read_zpcpu(base as u64, &mut v, cpu)? != v.len() {
+            if st.read_zpcpu(base, &mut v, cpu)? != v.len() {
                 return Ok(0);
             }
             sum = sum.wrapping_add(u64::from_ne_bytes(v));

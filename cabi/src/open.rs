@@ -107,7 +107,8 @@ fn finish(r: Result<*mut kvm_t, Error>, errbuf: *mut c_char) -> *mut kvm_t {
     match r {
         Ok(kd) => kd,
         Err(e) => {
-            copy_to_caller(errbuf, e.to_string().as_bytes());
+            // SAFETY: kvm_openfiles(3): errbuf holds _POSIX2_LINE_MAX bytes or is NULL.
+            unsafe { copy_to_caller(errbuf, e.to_string().as_bytes()) };
             set_errno(e.errno());
             std::ptr::null_mut()
         }
