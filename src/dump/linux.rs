@@ -531,15 +531,8 @@ pub fn open_elf(
     _flags: i32,
     _syms: &mut dyn SymbolLookup,
 ) -> Result<Box<dyn Backend>> {
-    let map = map_file(&file, path)?;
-    let parts = crate::dump::elf::open(map, path)?;
-    let info = parts.vmcoreinfo;
-    Ok(Box::new(LinuxDump::new(
-        Box::new(parts.mem),
-        info.as_deref(),
-        path,
-        parts.nr_cpus,
-    )?))
+    let parts = crate::dump::elf::open(map_file(&file, path)?, path)?;
+    Ok(Box::new(LinuxDump::from_elf(parts, path)?))
 }
 
 /// FORMATS entry: kdump-compressed file.
@@ -550,14 +543,7 @@ pub fn open_kdump(
     _syms: &mut dyn SymbolLookup,
 ) -> Result<Box<dyn Backend>> {
     let parts = crate::dump::kdump::open(map_file(&file, path)?, path)?;
-    let cpus = parts.mem.header.nr_cpus.max(0) as usize;
-    let info = parts.vmcoreinfo;
-    Ok(Box::new(LinuxDump::new(
-        Box::new(parts.mem),
-        info.as_deref(),
-        path,
-        cpus,
-    )?))
+    Ok(Box::new(LinuxDump::from_kdump(parts, path)?))
 }
 
 /// FORMATS entry: makedumpfile flattened file (read in place).
@@ -568,17 +554,24 @@ pub fn open_flattened(
     _syms: &mut dyn SymbolLookup,
 ) -> Result<Box<dyn Backend>> {
     let parts = crate::dump::flattened::open(map_file(&file, path)?, path)?;
-    let cpus = parts.mem.header.nr_cpus.max(0) as usize;
-    let info = parts.vmcoreinfo;
-    Ok(Box::new(LinuxDump::new(
-        Box::new(parts.mem),
-        info.as_deref(),
-        path,
-        cpus,
-    )?))
+    Ok(Box::new(LinuxDump::from_kdump(parts, path)?))
 }
 
 impl LinuxDump {
+    fn from_elf(parts: crate::dump::elf::ElfParts, path: &Path) -> Result<LinuxDump> {
+        let info = parts.vmcoreinfo;
+        LinuxDump::new(Box::new(parts.mem), info.as_deref(), path, parts.nr_cpus)
+    }
+
+    /// A kdump-compressed file, in place or flattened.
+    fn from_kdump<S: crate::dump::kdump::ByteSource + 'static>(
+        parts: crate::dump::kdump::KdumpParts<S>,
+        path: &Path,
+    ) -> Result<LinuxDump> {
+        let cpus = parts.mem.header.nr_cpus.max(0) as usize;
+        LinuxDump::new(Box::new(parts.mem), parts.vmcoreinfo.as_deref(), path, cpus)
+    }
+
     /// Opens a Linux dump file of any supported format directly (for code that needs the
     /// concrete type, e.g. tests and tools; `kvm_open` goes through the FORMATS table).
     pub fn open_path(path: &Path) -> Result<LinuxDump> {
@@ -586,19 +579,11 @@ impl LinuxDump {
         let map = map_file(&file, path)?;
         let head = &map.bytes()[..map.bytes().len().min(crate::dump::PROBE_LEN)];
         if crate::dump::elf::is_linux_vmcore(head) {
-            let parts = crate::dump::elf::open(map, path)?;
-            let info = parts.vmcoreinfo;
-            LinuxDump::new(Box::new(parts.mem), info.as_deref(), path, parts.nr_cpus)
+            LinuxDump::from_elf(crate::dump::elf::open(map, path)?, path)
         } else if crate::dump::kdump::probe(head) {
-            let parts = crate::dump::kdump::open(map, path)?;
-            let cpus = parts.mem.header.nr_cpus.max(0) as usize;
-            let info = parts.vmcoreinfo;
-            LinuxDump::new(Box::new(parts.mem), info.as_deref(), path, cpus)
+            LinuxDump::from_kdump(crate::dump::kdump::open(map, path)?, path)
         } else if crate::dump::flattened::probe(head) {
-            let parts = crate::dump::flattened::open(map, path)?;
-            let cpus = parts.mem.header.nr_cpus.max(0) as usize;
-            let info = parts.vmcoreinfo;
-            LinuxDump::new(Box::new(parts.mem), info.as_deref(), path, cpus)
+            LinuxDump::from_kdump(crate::dump::flattened::open(map, path)?, path)
         } else {
             Err(Error::format(format!(
                 "{}: not a Linux dump (first bytes {})",
