@@ -21,6 +21,15 @@ pub enum ArgvKind {
     Env,
 }
 
+/// FreeBSD's dynamic per-CPU (DPCPU) table: the `set_pcpu` linker set `[start, stop)` and each
+/// CPU's offset from `dpcpu_off` (0: no such CPU).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DpcpuTable {
+    pub start: u64,
+    pub stop: u64,
+    pub off: Vec<u64>,
+}
+
 /// Symbol lookups available to a backend during one call: the handle's resolver or symbol
 /// index, with the leading-underscore fallback applied. Returns the relocated address.
 pub trait SymbolLookup {
@@ -159,5 +168,17 @@ pub trait Backend: Send {
             "per-CPU data is not supported on {}",
             self.describe()
         )))
+    }
+
+    /// Offset of CPU `cpu`'s copy of a UMA per-CPU object (kvm_read_zpcpu,
+    /// kvm_counter_u64_fetch); `Ok(None)`: no such CPU. Defaults to `percpu_offset`.
+    fn zpcpu_offset(&mut self, syms: &mut dyn SymbolLookup, cpu: u32) -> Result<Option<u64>> {
+        self.percpu_offset(syms, cpu)
+    }
+
+    /// FreeBSD's DPCPU table (kvm_dpcpu_setcpu and kvm_nlist's `pcpu_entry_` retry).
+    /// `Ok(None)`: the kernel has no such table; kvm_dpcpu_setcpu then uses `percpu_offset`.
+    fn dpcpu_table(&mut self, _syms: &mut dyn SymbolLookup) -> Result<Option<DpcpuTable>> {
+        Ok(None)
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 
 use crate::abi::{self, KinfoProc, KvmPage, KvmSwap, CPUSTATES, POSIX2_LINE_MAX};
-use crate::backend::{ArgvKind, Backend, SymbolLookup};
+use crate::backend::{ArgvKind, Backend, DpcpuTable, SymbolLookup};
 use crate::error::{Error, Result};
 use crate::symbols::{self, Symbol, SymbolIndex};
 
@@ -56,8 +56,12 @@ pub struct KvmState {
     /// Symbols from the execfile (already relocated), or the image's own, loaded on first use.
     symbols: Option<SymbolIndex>,
     symbols_tried: bool,
-    /// Per-CPU offset selected by kvm_dpcpu_setcpu (added to per-CPU symbols by the backend).
+    /// CPU selected by kvm_dpcpu_setcpu.
     pub dpcpu_cpu: u32,
+    /// FreeBSD dumps: the DPCPU table, read on first need and kept (as FreeBSD keeps it in the
+    /// kvm_t), and the selected CPU's offset (FreeBSD's dpcpu_curoff).
+    dpcpu: Option<DpcpuTable>,
+    dpcpu_curoff: u64,
     procs: Vec<KinfoProc>,
     argv: StringVector,
     envv: StringVector,
@@ -225,6 +229,8 @@ impl KvmState {
             symbols: None,
             symbols_tried: false,
             dpcpu_cpu: 0,
+            dpcpu: None,
+            dpcpu_curoff: 0,
             procs: Vec::new(),
             argv: StringVector::default(),
             envv: StringVector::default(),
@@ -332,8 +338,37 @@ impl KvmState {
             resolver: self.resolver.as_mut(),
             index: self.symbols.as_ref(),
         };
-        let out: Vec<Option<Symbol>> = names.iter().map(|n| lookup.find(n)).collect();
-        let missing = out.iter().filter(|s| s.is_none()).count();
+        let mut out: Vec<Option<Symbol>> = names.iter().map(|n| lookup.find(n)).collect();
+        let mut missing = out.iter().filter(|s| s.is_none()).count();
+        // FreeBSD's _kvm_nlist on a dump: names still missing are tried again as dynamic
+        // per-CPU symbols, "pcpu_entry_" + the name without its leading underscore; a value
+        // inside the set_pcpu range is reported relocated to the CPU chosen with
+        // kvm_dpcpu_setcpu (CPU 0 by default). This needs the DPCPU table; without it (not a
+        // FreeBSD kernel, or symbols missing) nothing is retried. FreeBSD tries the vnet
+        // ("vnet_entry_") prefix first; that needs struct proc/ucred/prison layouts, not done.
+        if missing > 0 && !self.backend.is_live() && matches!(self.dpcpu_init(), Ok(true)) {
+            let table = self.dpcpu.clone().unwrap_or_default();
+            let curoff = self.dpcpu_curoff;
+            let mut lookup = Lookup {
+                resolver: self.resolver.as_mut(),
+                index: self.symbols.as_ref(),
+            };
+            for (name, slot) in names.iter().zip(out.iter_mut()) {
+                if slot.is_some() {
+                    continue;
+                }
+                let bare = name.strip_prefix(b"_").unwrap_or(name);
+                let mut prefixed = b"pcpu_entry_".to_vec();
+                prefixed.extend_from_slice(bare);
+                if let Some(mut sym) = lookup.find(&prefixed) {
+                    if sym.value != 0 && sym.value >= table.start && sym.value < table.stop {
+                        sym.value = sym.value.wrapping_add(curoff);
+                    }
+                    *slot = Some(sym);
+                    missing -= 1;
+                }
+            }
+        }
         if missing > 0 && self.backend.is_live() {
             self.report(&Error::sys(
                 "kvm_nlist",
@@ -449,7 +484,49 @@ impl KvmState {
         self.with_lookup(|b, l| b.getpcpu(l, cpu))
     }
 
+    /// Reads the DPCPU table once (FreeBSD's _kvm_dpcpu_init, then CPU 0 selected silently).
+    /// Ok(false): the backend has no DPCPU table (not a FreeBSD kernel).
+    fn dpcpu_init(&mut self) -> Result<bool> {
+        if self.dpcpu.is_some() {
+            return Ok(true);
+        }
+        let Some(table) = self.with_lookup(|b, l| b.dpcpu_table(l))? else {
+            return Ok(false);
+        };
+        if let Some(&off) = table.off.first().filter(|&&o| o != 0) {
+            self.dpcpu_cpu = 0;
+            self.dpcpu_curoff = off;
+        }
+        self.dpcpu = Some(table);
+        Ok(true)
+    }
+
     pub fn dpcpu_setcpu(&mut self, cpu: u32) -> Result<()> {
+        match self.dpcpu_init() {
+            Ok(true) => {
+                let slot = self
+                    .dpcpu
+                    .as_ref()
+                    .and_then(|t| t.off.get(cpu as usize).copied());
+                let Some(off) = slot else {
+                    return Err(Error::msg(format!(
+                        "_kvm_dpcpu_setcpu: CPU {} too big",
+                        cpu
+                    )));
+                };
+                if off == 0 {
+                    return Err(Error::msg(format!(
+                        "_kvm_dpcpu_setcpu: CPU {} not found",
+                        cpu
+                    )));
+                }
+                self.dpcpu_cpu = cpu;
+                self.dpcpu_curoff = off;
+                return Ok(());
+            }
+            Ok(false) => {}
+            Err(e) => return Err(Error::msg(format!("kvm_dpcpu_setcpu: init failed ({})", e))),
+        }
         match self.with_lookup(|b, l| b.percpu_offset(l, cpu))? {
             Some(_) => {
                 self.dpcpu_cpu = cpu;
@@ -468,7 +545,7 @@ impl KvmState {
             return Err(Error::msg(format!("kvm_read_zpcpu: invalid CPU {}", cpu)));
         }
         let off = self
-            .with_lookup(|b, l| b.percpu_offset(l, cpu as u32))?
+            .with_lookup(|b, l| b.zpcpu_offset(l, cpu as u32))?
             .ok_or_else(|| Error::msg(format!("kvm_read_zpcpu: CPU {} not found", cpu)))?;
         self.read(base.wrapping_add(off), buf)
     }

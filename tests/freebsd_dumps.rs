@@ -1026,3 +1026,467 @@ fn i386_minidump_with_elf32_kernel_execfile() {
     assert_eq!(read(&k, v, 64).unwrap(), m.phys.read(0x40_1100, 64));
     assert!(!k.lock().native());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Statistics from kernel globals (kvm_getloadavg, kvm_getcptime, kvm_getncpus, kvm_getmaxcpu,
+// kvm_getpcpu, kvm_read_zpcpu, kvm_dpcpu_setcpu and kvm_nlist's pcpu_entry_ retry), laid out
+// in the dump's memory the way a FreeBSD kernel of that word size does.
+
+/// Load averages as fixpt_t with fscale 2048: 1.5, 0.25, 2.75.
+const LDAVG: [u32; 3] = [3072, 512, 5632];
+const FSCALE: i64 = 2048;
+const NCPUS: i32 = 2;
+const MAXCPUS: i32 = 4;
+/// dpcpu_off: CPUs 0 and 1 present, 2 and 3 absent.
+const DPCPU_OFF: [u64; 4] = [0x200, 0x400, 0, 0];
+/// Value of the per-CPU variable `pcpu_entry_foo` in CPU 0's and CPU 1's copies.
+const FOO: [u64; 2] = [0x1111_2222_3333_4444, 0x5555_6666_7777_8888];
+/// counter(9) values at zpcpu offset COUNTER_BASE on CPUs 0 and 1.
+const COUNTER: [u64; 2] = [1000, 234];
+const COUNTER_BASE: u64 = 0x100;
+
+/// Where a kernel of this word size keeps its globals: three pages from `g` (globals and the
+/// set_pcpu range in the first, struct pcpu of CPU 0 and CPU 1 in the next two).
+struct StatsImage {
+    word: usize,
+    g: u64,
+    /// FreeBSD's `__pcpu` (amd64): zpcpu offsets are relative to it.
+    with_pcpu_var: bool,
+}
+
+impl StatsImage {
+    fn cp_time(&self) -> [i64; 5] {
+        if self.word == 8 {
+            [11, 22, 33, 44, (1 << 40) + 5]
+        } else {
+            [11, 22, 33, 44, -5] // a 32-bit long is sign-extended
+        }
+    }
+    fn pcpu(&self, cpu: u64) -> u64 {
+        self.g + 4096 * (1 + cpu)
+    }
+    fn start(&self) -> u64 {
+        self.g + 0x800
+    }
+    fn foo(&self) -> u64 {
+        self.g + 0x810
+    }
+    fn outside(&self) -> u64 {
+        self.g + 0x980
+    }
+    /// (va, bytes) to store.
+    fn writes(&self) -> Vec<(u64, Vec<u8>)> {
+        let w = self.word;
+        let word = |v: u64| v.to_le_bytes()[..w].to_vec();
+        let mut out = Vec::new();
+        let mut la = Vec::new();
+        for v in LDAVG {
+            la.extend(v.to_le_bytes());
+        }
+        la.resize(12usize.next_multiple_of(w), 0xee); // padding before `long fscale`
+        la.extend(word(FSCALE as u64));
+        out.push((self.g, la));
+        out.push((
+            self.g + 0x40,
+            self.cp_time()
+                .iter()
+                .flat_map(|&v| word(v as u64))
+                .collect(),
+        ));
+        out.push((self.g + 0x80, NCPUS.to_le_bytes().to_vec()));
+        out.push((self.g + 0x84, MAXCPUS.to_le_bytes().to_vec()));
+        let c2p = [self.pcpu(0), self.pcpu(1), 0, 0];
+        out.push((self.g + 0xc0, c2p.iter().flat_map(|&v| word(v)).collect()));
+        out.push((
+            self.g + 0x100,
+            DPCPU_OFF.iter().flat_map(|&v| word(v)).collect(),
+        ));
+        if self.with_pcpu_var {
+            out.push((self.g + 0x140, word(self.pcpu(0))));
+        }
+        for cpu in 0..2 {
+            out.push((self.foo() + DPCPU_OFF[cpu], FOO[cpu].to_le_bytes().to_vec()));
+            // Something recognisable at the start of each struct pcpu, and the counter.
+            out.push((self.pcpu(cpu as u64), vec![0xc0 + cpu as u8; 16]));
+            out.push((
+                self.pcpu(cpu as u64) + COUNTER_BASE,
+                COUNTER[cpu].to_le_bytes().to_vec(),
+            ));
+        }
+        out
+    }
+    /// Kernel symbols as a kvm_open2 resolver is asked for them (FreeBSD's n_name spelling).
+    fn resolver_syms(&self) -> Vec<(&'static str, u64)> {
+        self.elf_syms()
+            .into_iter()
+            .map(|(n, v)| {
+                let n: &'static str = if n.starts_with("pcpu_entry_") {
+                    n
+                } else {
+                    Box::leak(format!("_{}", n).into_boxed_str())
+                };
+                (n, v)
+            })
+            .collect()
+    }
+    /// Kernel symbols as a kernel ELF carries them.
+    fn elf_syms(&self) -> Vec<(&'static str, u64)> {
+        let mut v = vec![
+            ("averunnable", self.g),
+            ("cp_time", self.g + 0x40),
+            ("mp_ncpus", self.g + 0x80),
+            ("mp_maxcpus", self.g + 0x84),
+            ("cpuid_to_pcpu", self.g + 0xc0),
+            ("dpcpu_off", self.g + 0x100),
+            ("__start_set_pcpu", self.start()),
+            ("__stop_set_pcpu", self.g + 0x900),
+            ("pcpu_entry_foo", self.foo()),
+            ("pcpu_entry_outside", self.outside()),
+        ];
+        if self.with_pcpu_var {
+            v.push(("__pcpu", self.g + 0x140));
+        }
+        v
+    }
+}
+
+fn without(syms: &[(&'static str, u64)], name: &str) -> Vec<(&'static str, u64)> {
+    syms.iter().filter(|(n, _)| *n != name).copied().collect()
+}
+
+fn with_value(syms: &[(&'static str, u64)], name: &str, v: u64) -> Vec<(&'static str, u64)> {
+    syms.iter()
+        .map(|&(n, old)| (n, if n == name { v } else { old }))
+        .collect()
+}
+
+fn err_text<T: std::fmt::Debug>(r: kvm::Result<T>, what: &str) -> String {
+    match r {
+        Ok(v) => panic!("{}: expected an error, got {:?}", what, v),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Every statistics call on one opened dump, with exact expectations.
+/// `pcpu_size`: sizeof(struct pcpu) of this kernel when fixed (amd64, i386), else None.
+fn check_stats(k: &Kvm, img: &StatsImage, pcpu_size: Option<usize>, what: &str) {
+    let mut st = k.lock();
+    let la = st
+        .loadavg()
+        .unwrap_or_else(|e| panic!("{}: loadavg: {}", what, e));
+    assert_eq!(la, [1.5, 0.25, 2.75], "{}: loadavg", what);
+    let cp = st
+        .cptime()
+        .unwrap_or_else(|e| panic!("{}: cptime: {}", what, e));
+    assert_eq!(cp, img.cp_time(), "{}: cp_time", what);
+    assert_eq!(st.ncpus().unwrap(), NCPUS, "{}", what);
+    assert_eq!(st.maxcpu().unwrap(), MAXCPUS, "{}", what);
+    // kvm_getpcpu: absent CPUs and CPUs >= maxcpus give None.
+    for cpu in [2, 3, 4, 100, -1] {
+        assert!(st.getpcpu(cpu).unwrap().is_none(), "{}: pcpu {}", what, cpu);
+    }
+    match pcpu_size {
+        Some(size) => {
+            for cpu in 0..2u8 {
+                let pc = st.getpcpu(cpu as i32).unwrap().unwrap();
+                assert_eq!(pc.len(), size, "{}", what);
+                assert_eq!(pc[..16], [0xc0 + cpu; 16], "{}: pcpu {}", what, cpu);
+                let c = u64::from_le_bytes(pc[COUNTER_BASE as usize..][..8].try_into().unwrap());
+                assert_eq!(c, COUNTER[cpu as usize]);
+            }
+            // kvm_read_zpcpu and the sum kvm_counter_u64_fetch makes.
+            let base = if img.with_pcpu_var {
+                COUNTER_BASE
+            } else {
+                img.pcpu(0) + COUNTER_BASE
+            };
+            let mut sum = 0;
+            for cpu in 0..st.ncpus().unwrap() {
+                let mut b = [0u8; 8];
+                assert_eq!(st.read_zpcpu(base, &mut b, cpu).unwrap(), 8, "{}", what);
+                sum += u64::from_le_bytes(b);
+            }
+            assert_eq!(sum, COUNTER[0] + COUNTER[1], "{}: counter", what);
+        }
+        None => {
+            let e = err_text(st.getpcpu(0), what);
+            assert!(e.contains("sizeof(struct pcpu)"), "{}: {}", what, e);
+            let e = err_text(st.read_zpcpu(COUNTER_BASE, &mut [0u8; 8], 0), what);
+            assert!(e.contains("sizeof(struct pcpu)"), "{}: {}", what, e);
+        }
+    }
+    // DPCPU: CPU 0 selected by default; pcpu_entry_ retry relocates values in the set only.
+    let names: [&[u8]; 4] = [b"_foo", b"foo", b"_outside", b"_no_such_dpcpu"];
+    let r = st.nlist(&names).unwrap();
+    assert_eq!(
+        r[0].map(|s| s.value),
+        Some(img.foo() + DPCPU_OFF[0]),
+        "{}",
+        what
+    );
+    assert_eq!(
+        r[1].map(|s| s.value),
+        Some(img.foo() + DPCPU_OFF[0]),
+        "{}",
+        what
+    );
+    assert_eq!(r[2].map(|s| s.value), Some(img.outside()), "{}", what);
+    assert!(r[3].is_none(), "{}", what);
+    let v = r[0].unwrap().value;
+    assert_eq!(read_st(&mut st, v, 8), FOO[0].to_le_bytes(), "{}", what);
+    st.dpcpu_setcpu(1).unwrap();
+    let v = st.nlist(&[b"_foo"]).unwrap()[0].unwrap().value;
+    assert_eq!(v, img.foo() + DPCPU_OFF[1], "{}", what);
+    let mut b = [0u8; 8];
+    assert_eq!(st.read(v, &mut b).unwrap(), 8);
+    assert_eq!(b, FOO[1].to_le_bytes(), "{}: CPU 1's copy", what);
+    // Symbols found directly are never relocated.
+    let d = st.nlist(&[b"pcpu_entry_foo"]).unwrap()[0].unwrap().value;
+    assert_eq!(d, img.foo(), "{}", what);
+    assert_eq!(
+        err_text(st.dpcpu_setcpu(2), what),
+        "_kvm_dpcpu_setcpu: CPU 2 not found"
+    );
+    assert_eq!(
+        err_text(st.dpcpu_setcpu(4), what),
+        "_kvm_dpcpu_setcpu: CPU 4 too big"
+    );
+    // A failed selection keeps the previous CPU.
+    let v = st.nlist(&[b"_foo"]).unwrap()[0].unwrap().value;
+    assert_eq!(v, img.foo() + DPCPU_OFF[1], "{}", what);
+    st.dpcpu_setcpu(0).unwrap();
+}
+
+fn read_st(st: &mut kvm::KvmState, va: u64, len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; len];
+    let n = st.read(va, &mut b).unwrap();
+    b.truncate(n);
+    b
+}
+
+fn put_image(phys: &mut Phys, truth: impl Fn(u64) -> Option<u64>, img: &StatsImage) {
+    for (va, bytes) in img.writes() {
+        let pa = truth(va).unwrap_or_else(|| panic!("stats image VA 0x{:x} not mapped", va));
+        phys.write(pa, &bytes);
+    }
+}
+
+/// The error cases on one dump: symbols missing from the kernel, globals at unmapped
+/// addresses, all with the names or addresses in the message.
+fn check_stats_errors(core: &Path, base: &[(&'static str, u64)], hole: u64, what: &str) {
+    let open_k = |syms: Vec<(&'static str, u64)>| open_with(core, syms).unwrap();
+    let k = open_k(without(base, "_averunnable"));
+    assert_eq!(
+        err_text(k.lock().loadavg(), what),
+        "_averunnable: no such symbol"
+    );
+    let k = open_k(with_value(base, "_averunnable", hole));
+    let e = err_text(k.lock().loadavg(), what);
+    assert!(
+        e.starts_with("can't read averunnable") && e.contains(&format!("0x{:x}", hole)),
+        "{}: {}",
+        what,
+        e
+    );
+    let k = open_k(without(base, "_cp_time"));
+    let e = err_text(k.lock().cptime(), what);
+    assert!(e.starts_with("_cp_time: no such symbol"), "{}: {}", what, e);
+    assert!(e.contains("struct pcpu"), "{}: {}", what, e);
+    let k = open_k(with_value(base, "_cp_time", hole));
+    let e = err_text(k.lock().cptime(), what);
+    assert!(
+        e.starts_with("cannot read cp_time array") && e.contains(&format!("0x{:x}", hole)),
+        "{}: {}",
+        what,
+        e
+    );
+    let k = open_k(without(base, "_cpuid_to_pcpu"));
+    assert_eq!(
+        err_text(k.lock().ncpus(), what),
+        "unable to find cpuid_to_pcpu"
+    );
+    let k = open_k(without(base, "_mp_maxcpus"));
+    assert_eq!(
+        err_text(k.lock().maxcpu(), what),
+        "unable to find mp_maxcpus"
+    );
+    assert_eq!(
+        err_text(k.lock().dpcpu_setcpu(0), what),
+        "kvm_dpcpu_setcpu: init failed (_mp_maxcpus: no such symbol)"
+    );
+    // Without the DPCPU table there is no pcpu_entry_ retry.
+    assert!(k.lock().nlist(&[b"_foo"]).unwrap()[0].is_none());
+    let k = open_k(without(base, "_mp_ncpus"));
+    assert_eq!(err_text(k.lock().ncpus(), what), "unable to find mp_ncpus");
+    let k = open_k(with_value(base, "_mp_ncpus", hole));
+    let e = err_text(k.lock().ncpus(), what);
+    assert!(
+        e.starts_with("cannot read mp_ncpus") && e.contains(&format!("0x{:x}", hole)),
+        "{}: {}",
+        what,
+        e
+    );
+    let k = open_k(with_value(base, "_mp_maxcpus", hole));
+    let e = err_text(k.lock().maxcpu(), what);
+    assert!(e.starts_with("cannot read mp_maxcpus"), "{}: {}", what, e);
+    let k = open_k(without(base, "_dpcpu_off"));
+    assert_eq!(
+        err_text(k.lock().dpcpu_setcpu(1), what),
+        "kvm_dpcpu_setcpu: init failed (_dpcpu_off: no such symbol)"
+    );
+    let k = open_k(with_value(base, "_dpcpu_off", hole));
+    let e = err_text(k.lock().dpcpu_setcpu(1), what);
+    assert!(
+        e.starts_with("kvm_dpcpu_setcpu: init failed (cannot read dpcpu_off array")
+            && e.contains(&format!("0x{:x}", hole)),
+        "{}: {}",
+        what,
+        e
+    );
+    // The statistics that do not need the missing symbol still work.
+    let k = open_k(without(base, "_dpcpu_off"));
+    assert_eq!(k.lock().ncpus().unwrap(), NCPUS);
+    assert_eq!(k.lock().loadavg().unwrap(), [1.5, 0.25, 2.75]);
+}
+
+fn amd64_stats_fixture() -> (Amd64Fixture, StatsImage) {
+    let mut f = amd64_fixture();
+    let img = StatsImage {
+        word: 8,
+        g: KERNBASE + 0x58_0000,
+        with_pcpu_var: true,
+    };
+    let m = &mut f.m;
+    let (mut phys, truth) = (m.phys.clone(), |va| m.truth(va));
+    put_image(&mut phys, truth, &img);
+    f.m.phys = phys;
+    (f, img)
+}
+
+#[test]
+fn amd64_statistics_all_formats() {
+    let (f, img) = amd64_stats_fixture();
+    let files = amd64_files(&f, "stats");
+    let mut syms = amd64_syms(&f);
+    syms.extend(img.resolver_syms());
+    let mut cores = vec![("ELF full dump".to_string(), files.elf.clone())];
+    for (v, p) in &files.mini {
+        cores.push((format!("minidump v{}", v), p.clone()));
+    }
+    for (what, core) in &cores {
+        let k = open_with(core, syms.clone()).unwrap();
+        check_stats(&k, &img, Some(4096), &format!("amd64 {}", what));
+    }
+    check_stats_errors(&files.elf, &syms, f.holes[0], "amd64 ELF");
+    check_stats_errors(&files.mini[2].1, &syms, f.holes[0], "amd64 v3");
+}
+
+#[test]
+fn amd64_statistics_with_kernel_elf_execfile() {
+    let (f, img) = amd64_stats_fixture();
+    let files = amd64_files(&f, "stats-exec");
+    let kernel = files._dir.file("kernel");
+    let mut syms = vec![
+        ("kernbase", f.m.kernbase_sym),
+        ("KPML4phys", f.m.kpml4phys_sym),
+    ];
+    syms.extend(img.elf_syms());
+    write_kernel_elf(&kernel, true, 62, &syms);
+    for core in [&files.elf, &files.mini[2].1] {
+        let k = Kvm::open(OpenArgs {
+            execfile: Some(kernel.as_os_str()),
+            corefile: Some(core.as_os_str()),
+            flags: 0,
+            program: None,
+            resolver: None,
+        })
+        .unwrap();
+        check_stats(&k, &img, Some(4096), "amd64 with kernel ELF");
+    }
+}
+
+#[test]
+fn arm64_statistics_all_versions_and_page_sizes() {
+    for (page, version) in [(4096, 1), (4096, 2), (4096, 3), (16384, 3)] {
+        let (mut m, _, extra) = arm64_fixture(page);
+        let img = StatsImage {
+            word: 8,
+            g: ARM_KERNBASE + 0x30_0000,
+            with_pcpu_var: false,
+        };
+        let mut phys = m.phys.clone();
+        put_image(&mut phys, |va| m.truth(va), &img);
+        m.phys = phys;
+        let dir = TempDir::new(&format!("arm64-stats-{}-{}", page, version));
+        let p = dir.file("vmcore");
+        write_arm64_minidump(&p, &m, version, &extra);
+        let syms = img.resolver_syms();
+        let k = open_with(&p, syms.clone()).unwrap();
+        let what = format!("arm64 {}K v{}", page / 1024, version);
+        check_stats(&k, &img, None, &what);
+        if version == 3 {
+            check_stats_errors(&p, &syms, ARM_KERNBASE + 0x1000_0000, &what);
+        }
+    }
+}
+
+fn i386_stats_machine(pae: bool, kernbase: u32) -> (I386Machine, StatsImage) {
+    let mut chunks = vec![(0x1000, 0x9f000), (0x10_0000, 0x200_0000)];
+    if pae {
+        chunks.push((0x1_0000_0000, 0x1_0100_0000));
+    }
+    let mut m = I386Machine::new(chunks, kernbase, pae);
+    let kb = kernbase as u64;
+    m.map(kb, 0x40_0000, MIB2, 2);
+    let img = StatsImage {
+        word: 4,
+        g: kb + 0x10_0000,
+        with_pcpu_var: false,
+    };
+    let mut phys = m.phys.clone();
+    put_image(&mut phys, |va| m.truth(va), &img);
+    m.phys = phys;
+    (m, img)
+}
+
+#[test]
+fn i386_statistics_pae_and_non_pae() {
+    for (pae, version, kernbase) in [
+        (false, 1, 0x0040_0000),
+        (false, 2, 0x0040_0000),
+        (true, 1, 0x0040_0000),
+        (true, 2, 0x0040_0000),
+        (false, 2, 0xc000_0000),
+    ] {
+        let (m, img) = i386_stats_machine(pae, kernbase);
+        let dir = TempDir::new(&format!("i386-stats-{}-{}-{:x}", pae, version, kernbase));
+        let p = dir.file("vmcore");
+        write_i386_minidump(&p, &m, version, &[]);
+        let syms = img.resolver_syms();
+        let k = open_with(&p, syms.clone()).unwrap();
+        let what = format!("i386 pae={} v{} kernbase 0x{:x}", pae, version, kernbase);
+        check_stats(&k, &img, Some(4096), &what);
+        if version == 2 {
+            check_stats_errors(&p, &syms, kernbase as u64 + 0x80_0000, &what);
+        }
+    }
+}
+
+#[test]
+fn i386_statistics_with_elf32_kernel_execfile() {
+    let (m, img) = i386_stats_machine(false, 0x0040_0000);
+    let dir = TempDir::new("i386-stats-exec");
+    let core = dir.file("vmcore");
+    write_i386_minidump(&core, &m, 2, &[]);
+    let kernel = dir.file("kernel");
+    write_kernel_elf(&kernel, false, 3, &img.elf_syms());
+    let k = Kvm::open(OpenArgs {
+        execfile: Some(kernel.as_os_str()),
+        corefile: Some(core.as_os_str()),
+        flags: 0,
+        program: None,
+        resolver: None,
+    })
+    .unwrap();
+    check_stats(&k, &img, Some(4096), "i386 with ELF32 kernel");
+}

@@ -388,6 +388,8 @@ impl FreeBsdElfDump {
 }
 
 impl Backend for FreeBsdElfDump {
+    crate::dump::freebsd_kernel::freebsd_kernel_stats!(crate::dump::freebsd_kernel::AMD64);
+
     fn describe(&self) -> String {
         format!("FreeBSD amd64 full dump ({})", self.path)
     }

@@ -184,6 +184,8 @@ impl Arm64Minidump {
 }
 
 impl Backend for Arm64Minidump {
+    crate::dump::freebsd_kernel::freebsd_kernel_stats!(crate::dump::freebsd_kernel::ARM64);
+
     fn describe(&self) -> String {
         format!(
             "FreeBSD arm64 minidump v{} with {} KiB pages ({})",

@@ -256,6 +256,8 @@ impl Amd64Minidump {
 }
 
 impl Backend for Amd64Minidump {
+    crate::dump::freebsd_kernel::freebsd_kernel_stats!(crate::dump::freebsd_kernel::AMD64);
+
     fn describe(&self) -> String {
         format!(
             "FreeBSD amd64 minidump v{} ({})",

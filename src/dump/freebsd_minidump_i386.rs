@@ -150,6 +150,8 @@ impl I386Minidump {
 }
 
 impl Backend for I386Minidump {
+    crate::dump::freebsd_kernel::freebsd_kernel_stats!(crate::dump::freebsd_kernel::I386);
+
     fn describe(&self) -> String {
         format!(
             "FreeBSD i386 {}minidump v{} ({})",

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 pub mod elf;
 pub mod flattened;
 pub mod freebsd_elf;
+pub mod freebsd_kernel;
 pub mod freebsd_minidump_aarch64;
 pub mod freebsd_minidump_amd64;
 pub mod freebsd_minidump_common;

@@ -61,6 +61,16 @@ impl Phys {
         let o = (pa - base) as usize;
         pg[o..o + 8].copy_from_slice(&v.to_le_bytes());
     }
+    /// Stores `b` at physical `pa` (pages keep their other content; new pages start zeroed).
+    pub fn write(&mut self, pa: u64, b: &[u8]) {
+        let p = self.page;
+        for (i, &x) in b.iter().enumerate() {
+            let a = pa + i as u64;
+            let base = a & !(p - 1);
+            let pg = self.data.entry(base).or_insert_with(|| vec![0; p as usize]);
+            pg[(a - base) as usize] = x;
+        }
+    }
     /// Bytes of physical memory (zeros where nothing was written).
     pub fn read(&self, pa: u64, len: usize) -> Vec<u8> {
         let p = self.page;
