@@ -25,10 +25,14 @@ pub mod vmcoreinfo;
 /// How many leading bytes of the core file the probes get.
 pub const PROBE_LEN: usize = 4096;
 
+/// A format's opener: the core file, its path, the open flags and the symbol lookup.
+pub type OpenFn = fn(File, &Path, i32, &mut dyn SymbolLookup) -> Result<Box<dyn Backend>>;
+
+/// One entry of the probe table: a cheap test on the file's first bytes and the opener.
 pub struct Format {
     pub name: &'static str,
     pub probe: fn(&[u8]) -> bool,
-    pub open: fn(File, &Path, i32, &mut dyn SymbolLookup) -> Result<Box<dyn Backend>>,
+    pub open: OpenFn,
 }
 
 /// The probe table, tried in order.
