@@ -22,7 +22,7 @@ REL   := target/release
 B     := build
 LIB   := $(B)/lib
 HDRS  := include/kvm.h include/nlist.h include/sys/user.h include/sys/sysctl.h include/sys/proc.h
-CTESTS   := conformance procs dumps stats
+CTESTS   := conformance procs dumps stats bsdtools
 EXAMPLES := kvm-ps kvm-pgrep kvm-w
 MAN3  := $(wildcard man/*.3)
 RUNLIB := LD_LIBRARY_PATH=$(CURDIR)/$(LIB)
