@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <sys/param.h>
 #include <sys/ioctl.h>
+#include <sys/priority.h>
 #include <sys/proc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -74,6 +75,10 @@ static const struct {
 	V(RTP_PRIO_FIFO_BIT, 8), V(RTP_PRIO_FIFO, 10), V(RTP_PRIO_MIN, 0), V(RTP_PRIO_MAX, 31),
 	V(RTP_PRIO_BASE(RTP_PRIO_FIFO), RTP_PRIO_REALTIME),
 	V(RTP_PRIO_IS_REALTIME(RTP_PRIO_FIFO), 1), V(RTP_PRIO_IS_REALTIME(RTP_PRIO_NORMAL), 0),
+	V(PRI_NEED_RR(PRI_FIFO), 0), V(PRI_NEED_RR(PRI_REALTIME), 1),
+	V(RTP_PRIO_NEED_RR(RTP_PRIO_FIFO), 0), V(PI_REALTIME, 0), V(PI_INTR, 4), V(PI_AV, 4),
+	V(PI_NET, 4), V(PI_DISK, 4), V(PI_TTY, 4), V(PI_DULL, 4), V(PI_SOFT, 8),
+	V(PI_SOFTCLOCK, 8), V(PI_SWI(0), 8),
 	V(CRED_FLAG_CAPMODE, 0x1), V(CRED_FLAG_CAPMODE, KI_CRF_CAPABILITY_MODE),
 	V(PS_INMEM, 0x1),
 #undef V
@@ -190,6 +195,31 @@ static void ps_rtprio(const struct kinfo_proc *k, char *buf, size_t n)
 	}
 }
 
+/* top's NICE column (format_nice()), with FreeBSD's NZERO of 0. */
+static const char *top_nice(const struct kinfo_proc *pp, char *buf, size_t n)
+{
+	const char *fifo = PRI_NEED_RR(pp->ki_pri.pri_class) ? "" : "F";
+	const char *kproc = (pp->ki_flag & P_KPROC) ? "k" : "";
+	int base = (pp->ki_flag & P_KPROC) ? pp->ki_pri.pri_native : pp->ki_pri.pri_user;
+
+	switch (PRI_BASE(pp->ki_pri.pri_class)) {
+	case PRI_ITHD: return "-";
+	case PRI_REALTIME: snprintf(buf, n, "%sr%d%s", kproc, base - PRI_MIN_REALTIME, fifo); break;
+	case PRI_TIMESHARE:
+		if (pp->ki_flag & P_KPROC)
+			return "-";
+		snprintf(buf, n, "%d", pp->ki_nice);
+		break;
+	case PRI_IDLE: snprintf(buf, n, "%si%d%s", kproc, base - PRI_MIN_IDLE, fifo); break;
+	default: return "?";
+	}
+	return buf;
+}
+
+/* top's ordering of states (sorted_state[] indexed by ki_stat). */
+static const int top_sorted_state[] = { [SIDL] = 3, [SRUN] = 1, [SSLEEP] = 6, [SSTOP] = 5,
+	[SZOMB] = 2, [SWAIT] = 4, [SLOCK] = 7 };
+
 /* w's proc_compare(): 1 when p2 is "more interesting" than p1. */
 #define ISRUN(p) (((p)->ki_stat == SRUN) || ((p)->ki_stat == SIDL))
 static int w_proc_compare(const struct kinfo_proc *p1, const struct kinfo_proc *p2)
@@ -271,6 +301,12 @@ static void live_columns(void)
 	CHECK(kid->ki_pri.pri_level >= PRI_MIN_TIMESHARE && kid->ki_pri.pri_level <= PRI_MAX_TIMESHARE);
 	CHECK(kid->ki_pri.pri_level - PZERO > 0 && kid->ki_pri.pri_user - PZERO > 0);
 	CHECK((kid->ki_cr_flags & CRED_FLAG_CAPMODE) == 0);
+
+	/* top: NICE of a nice-0 user process, its state rank, idle-thread filter, CPU column. */
+	CHECK_STR(top_nice(kid, rt, sizeof(rt)), "0");
+	CHECK(top_sorted_state[(unsigned char)kid->ki_stat] == 6);
+	CHECK((kid->ki_tdflags & TDF_IDLETD) == 0 && (me->ki_tdflags & TDF_IDLETD) == 0);
+	CHECK(me->ki_oncpu == NOCPU || me->ki_oncpu >= 0);
 
 	/* w: a runner beats a sleeper; an interruptible sleeper loses to an uninterruptible one. */
 	CHECK(w_proc_compare(NULL, kid) == 1);

@@ -59,10 +59,21 @@ struct priority {
 #define	PRI_FIFO		(PRI_FIFO_BIT | PRI_REALTIME)
 #define	PRI_BASE(c)		((c) & ~PRI_FIFO_BIT)
 #define	PRI_IS_REALTIME(c)	(PRI_BASE(c) == PRI_REALTIME)
+#define	PRI_NEED_RR(c)		((c) != PRI_FIFO)
 #define	PRI_MIN			0
 #define	PRI_MAX			255
 #define	PRI_MIN_ITHD		PRI_MIN
 #define	PRI_MAX_ITHD		15
+#define	PI_REALTIME		(PRI_MIN_ITHD + 0)
+#define	PI_INTR			(PRI_MIN_ITHD + 4)
+#define	PI_AV			PI_INTR
+#define	PI_NET			PI_INTR
+#define	PI_DISK			PI_INTR
+#define	PI_TTY			PI_INTR
+#define	PI_DULL			PI_INTR
+#define	PI_SOFT			(PRI_MIN_ITHD + 8)
+#define	PI_SOFTCLOCK		PI_SOFT
+#define	PI_SWI(x)		PI_SOFT
 #define	PRI_MIN_REALTIME	16
 #define	PRI_MAX_REALTIME	47
 #define	PRI_MIN_KERN		48
@@ -96,6 +107,7 @@ struct priority {
 #define	RTP_PRIO_FIFO		PRI_FIFO
 #define	RTP_PRIO_BASE(P)	PRI_BASE(P)
 #define	RTP_PRIO_IS_REALTIME(P)	PRI_IS_REALTIME(P)
+#define	RTP_PRIO_NEED_RR(P)	PRI_NEED_RR(P)
 #define	RTP_PRIO_MIN		0
 #define	RTP_PRIO_MAX		31
 
