@@ -21,8 +21,9 @@ VALGRIND   ?= valgrind --quiet --error-exitcode=99 --leak-check=full \
 REL   := target/release
 B     := build
 LIB   := $(B)/lib
-HDRS  := include/kvm.h include/nlist.h include/sys/user.h include/sys/sysctl.h include/sys/proc.h
-CTESTS   := conformance procs dumps stats
+HDRS  := include/kvm.h include/nlist.h include/sys/user.h include/sys/sysctl.h include/sys/proc.h \
+         include/sys/priority.h
+CTESTS   := conformance procs dumps stats bsdtools
 EXAMPLES := kvm-ps kvm-pgrep kvm-w
 MAN3  := $(wildcard man/*.3)
 RUNLIB := LD_LIBRARY_PATH=$(CURDIR)/$(LIB)
@@ -141,7 +142,7 @@ install: lib
 	install -m 644 $(LIB)/libkvm.a $(DESTDIR)$(LIBDIR)/libkvm.a
 	install -m 644 $(B)/libkvm.pc $(DESTDIR)$(LIBDIR)/pkgconfig/libkvm.pc
 	install -m 644 include/kvm.h include/nlist.h $(DESTDIR)$(INCLUDEDIR)/libkvm/
-	install -m 644 include/sys/user.h include/sys/sysctl.h include/sys/proc.h \
+	install -m 644 include/sys/user.h include/sys/sysctl.h include/sys/proc.h include/sys/priority.h \
 	    $(DESTDIR)$(INCLUDEDIR)/libkvm/sys/
 	install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
 	@while read alias target; do \

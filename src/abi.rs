@@ -354,6 +354,9 @@ pub const P_EXEC: i64 = 0x04000;
 pub const P_STOPPED_SIG: i64 = 0x20000;
 pub const P_INMEM: i64 = 0x10000000;
 
+// ki_tdflags (TDF_*) bits used by the Linux backends (FreeBSD <sys/proc.h>).
+pub const TDF_SINTR: i64 = 0x8;
+
 // ki_kiflag bits.
 pub const KI_CTTY: i64 = 0x00000001;
 pub const KI_SLEADER: i64 = 0x00000002;

@@ -11,6 +11,11 @@ use kvm::abi::{self, KinfoProc, KvmPage, KvmSwap, Priority, Rusage, Sigset, Time
 const LAYOUTS: &str = include_str!("data/abi/freebsd-amd64-layouts.tsv");
 const CONSTANTS: &str = include_str!("data/abi/freebsd-constants.tsv");
 const ABI_RS: &str = include_str!("../src/abi.rs");
+const C_HEADERS: [&str; 3] = [
+    include_str!("../include/sys/user.h"),
+    include_str!("../include/sys/sysctl.h"),
+    include_str!("../include/nlist.h"),
+];
 
 fn size_of_field<T, F>(_: fn(&T) -> &F) -> usize {
     size_of::<F>()
@@ -168,6 +173,7 @@ fn rust_constants() -> Vec<(&'static str, i128)> {
         ("P_EXEC", abi::P_EXEC as i128),
         ("P_STOPPED_SIG", abi::P_STOPPED_SIG as i128),
         ("P_INMEM", abi::P_INMEM as i128),
+        ("TDF_SINTR", abi::TDF_SINTR as i128),
         ("KI_CTTY", abi::KI_CTTY as i128),
         ("KI_SLEADER", abi::KI_SLEADER as i128),
         ("KI_LOCKBLOCK", abi::KI_LOCKBLOCK as i128),
@@ -235,4 +241,50 @@ fn every_constant_matches_freebsd() {
             );
         }
     }
+}
+
+/// `#define NAME value` of the hand-written C headers where value is a plain integer literal
+/// (possibly in parentheses); expressions and function-like macros are left out.
+fn header_defines() -> HashMap<&'static str, i128> {
+    let mut defs = HashMap::new();
+    for text in C_HEADERS {
+        for line in text.lines() {
+            let mut it = line.split_whitespace();
+            if it.next() != Some("#define") {
+                continue;
+            }
+            let (Some(name), Some(value)) = (it.next(), it.next()) else {
+                continue;
+            };
+            let v = value.trim_start_matches('(').trim_end_matches(')');
+            let plain = v.strip_prefix('-').unwrap_or(v);
+            let numeric = match plain.strip_prefix("0x") {
+                Some(h) => !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()),
+                None => !plain.is_empty() && plain.chars().all(|c| c.is_ascii_digit()),
+            };
+            let whole = it.next().is_none_or(|t| t.starts_with("/*"));
+            if !name.contains('(') && numeric && whole {
+                defs.insert(name, parse_value(v));
+            }
+        }
+    }
+    defs
+}
+
+/// One source of truth: a constant that both src/abi.rs and include/ define has one value, even
+/// where the golden tables do not list it (TDF_SINTR, for example).
+#[test]
+fn header_constants_match_rust() {
+    let defs = header_defines();
+    let mut checked = 0;
+    for (name, value) in rust_constants() {
+        let Some(&h) = defs.get(name) else {
+            continue;
+        };
+        let same = value == h || (value as u64) == (h as u64);
+        assert!(same, "{}: Rust {}, include/ {}", name, value, h);
+        checked += 1;
+    }
+    assert!(defs.contains_key("TDF_SINTR") && defs.contains_key("PS_INMEM"));
+    assert!(checked >= 50, "only {} constants checked", checked);
 }

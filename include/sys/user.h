@@ -59,10 +59,21 @@ struct priority {
 #define	PRI_FIFO		(PRI_FIFO_BIT | PRI_REALTIME)
 #define	PRI_BASE(c)		((c) & ~PRI_FIFO_BIT)
 #define	PRI_IS_REALTIME(c)	(PRI_BASE(c) == PRI_REALTIME)
+#define	PRI_NEED_RR(c)		((c) != PRI_FIFO)
 #define	PRI_MIN			0
 #define	PRI_MAX			255
 #define	PRI_MIN_ITHD		PRI_MIN
 #define	PRI_MAX_ITHD		15
+#define	PI_REALTIME		(PRI_MIN_ITHD + 0)
+#define	PI_INTR			(PRI_MIN_ITHD + 4)
+#define	PI_AV			PI_INTR
+#define	PI_NET			PI_INTR
+#define	PI_DISK			PI_INTR
+#define	PI_TTY			PI_INTR
+#define	PI_DULL			PI_INTR
+#define	PI_SOFT			(PRI_MIN_ITHD + 8)
+#define	PI_SOFTCLOCK		PI_SOFT
+#define	PI_SWI(x)		PI_SOFT
 #define	PRI_MIN_REALTIME	16
 #define	PRI_MAX_REALTIME	47
 #define	PRI_MIN_KERN		48
@@ -72,6 +83,33 @@ struct priority {
 #define	PUSER			PRI_MIN_TIMESHARE
 #define	PRI_MIN_IDLE		224
 #define	PRI_MAX_IDLE		PRI_MAX
+
+/* Kernel sleep priorities (FreeBSD 15 <sys/priority.h>); ps's pri/upr columns print
+ * pri_level - PZERO. */
+#define	PSWP			(PRI_MIN_KERN + 0)
+#define	PVM			(PRI_MIN_KERN + 4)
+#define	PINOD			(PRI_MIN_KERN + 8)
+#define	PRIBIO			(PRI_MIN_KERN + 12)
+#define	PVFS			(PRI_MIN_KERN + 16)
+#define	PZERO			(PRI_MIN_KERN + 20)
+#define	PSOCK			(PRI_MIN_KERN + 24)
+#define	PWAIT			(PRI_MIN_KERN + 28)
+#define	PLOCK			(PRI_MIN_KERN + 32)
+#define	PPAUSE			(PRI_MIN_KERN + 36)
+
+/* rtprio(2) classes, aliases of the PRI_* classes in ki_pri.pri_class (FreeBSD <sys/rtprio.h>,
+ * which <sys/proc.h> includes there). */
+#define	RTP_PRIO_ITHD		PRI_ITHD
+#define	RTP_PRIO_REALTIME	PRI_REALTIME
+#define	RTP_PRIO_NORMAL		PRI_TIMESHARE
+#define	RTP_PRIO_IDLE		PRI_IDLE
+#define	RTP_PRIO_FIFO_BIT	PRI_FIFO_BIT
+#define	RTP_PRIO_FIFO		PRI_FIFO
+#define	RTP_PRIO_BASE(P)	PRI_BASE(P)
+#define	RTP_PRIO_IS_REALTIME(P)	PRI_IS_REALTIME(P)
+#define	RTP_PRIO_NEED_RR(P)	PRI_NEED_RR(P)
+#define	RTP_PRIO_MIN		0
+#define	RTP_PRIO_MAX		31
 
 /* Load averages as the kernel keeps them (FreeBSD <sys/resource.h>). */
 struct loadavg {
@@ -124,6 +162,11 @@ struct loadavg {
 /* ki_cr_flags */
 #define	KI_CRF_CAPABILITY_MODE	0x00000001
 #define	KI_CRF_GRP_OVERFLOW	0x80000000	/* more groups than KI_NGROUPS */
+/* The credential flag behind KI_CRF_CAPABILITY_MODE (FreeBSD <sys/ucred.h>, which its
+ * <sys/user.h> includes); ps tests ki_cr_flags with it. */
+#ifndef CRED_FLAG_CAPMODE
+#define	CRED_FLAG_CAPMODE	0x00000001
+#endif
 
 struct pargs;
 struct proc;
@@ -285,6 +328,99 @@ struct kinfo_proc {
 #define	P_SWAPPINGIN		0x40000000
 #define	P_PPTRACE		0x80000000
 #define	P_STOPPED	(P_STOPPED_SIG | P_STOPPED_SINGLE | P_STOPPED_TRACE)
+
+/* ki_flag2 (FreeBSD <sys/proc.h> P2_* bits). */
+#define	P2_INHERIT_PROTECTED	0x00000001
+#define	P2_NOTRACE		0x00000002
+#define	P2_NOTRACE_EXEC		0x00000004
+#define	P2_AST_SU		0x00000008
+#define	P2_PTRACE_FSTP		0x00000010
+#define	P2_TRAPCAP		0x00000020
+#define	P2_ASLR_ENABLE		0x00000040
+#define	P2_ASLR_DISABLE		0x00000080
+#define	P2_ASLR_IGNSTART	0x00000100
+#define	P2_PROTMAX_ENABLE	0x00000200
+#define	P2_PROTMAX_DISABLE	0x00000400
+#define	P2_STKGAP_DISABLE	0x00000800
+#define	P2_STKGAP_DISABLE_EXEC	0x00001000
+#define	P2_ITSTOPPED		0x00002000
+#define	P2_PTRACEREQ		0x00004000
+#define	P2_NO_NEW_PRIVS		0x00008000
+#define	P2_WXORX_DISABLE	0x00010000
+#define	P2_WXORX_ENABLE_EXEC	0x00020000
+#define	P2_WEXIT		0x00040000
+#define	P2_REAPKILLED		0x00080000
+#define	P2_MEMBAR_PRIVE		0x00100000
+#define	P2_MEMBAR_PRIVE_SYNCORE	0x00200000
+#define	P2_MEMBAR_GLOBE		0x00400000
+
+/* ki_tdflags (FreeBSD <sys/proc.h> TDF_* bits of the thread's td_flags). On Linux only
+ * TDF_SINTR is set: an interruptible sleep (state S or I), which ps shows as S or I rather
+ * than D. */
+#define	TDF_BORROWING		0x00000001
+#define	TDF_INPANIC		0x00000002
+#define	TDF_INMEM		0x00000004
+#define	TDF_SINTR		0x00000008
+#define	TDF_TIMEOUT		0x00000010
+#define	TDF_IDLETD		0x00000020
+#define	TDF_CANSWAP		0x00000040
+#define	TDF_SIGWAIT		0x00000080
+#define	TDF_KTH_SUSP		0x00000100
+#define	TDF_ALLPROCSUSP		0x00000200
+#define	TDF_BOUNDARY		0x00000400
+#define	TDF_SBDRY		0x00002000
+#define	TDF_UPIBLOCKED		0x00004000
+#define	TDF_NOLOAD		0x00040000
+#define	TDF_SERESTART		0x00080000
+#define	TDF_THRWAKEUP		0x00100000
+#define	TDF_SEINTR		0x00200000
+#define	TDF_SWAPINREQ		0x00400000
+#define	TDF_SCHED0		0x01000000
+#define	TDF_SCHED1		0x02000000
+#define	TDF_SCHED2		0x04000000
+#define	TDF_SCHED3		0x08000000
+
+/* Thread inhibitors (td_inhibitors, FreeBSD <sys/proc.h>); not in kinfo_proc, kept for
+ * programs that decode struct thread read with kvm_read(3). */
+#define	TDI_SUSPENDED		0x0001
+#define	TDI_SLEEPING		0x0002
+#define	TDI_SWAPPED		0x0004
+#define	TDI_LOCK		0x0008
+#define	TDI_IWAIT		0x0010
+
+/* Private thread flags (td_pflags, FreeBSD <sys/proc.h>); not in kinfo_proc either. */
+#define	TDP_OLDMASK		0x00000001
+#define	TDP_INKTR		0x00000002
+#define	TDP_INKTRACE		0x00000004
+#define	TDP_BUFNEED		0x00000008
+#define	TDP_COWINPROGRESS	0x00000010
+#define	TDP_ALTSTACK		0x00000020
+#define	TDP_DEADLKTREAT		0x00000040
+#define	TDP_NOFAULTING		0x00000080
+#define	TDP_SIGFASTBLOCK	0x00000100
+#define	TDP_OWEUPC		0x00000200
+#define	TDP_ITHREAD		0x00000400
+#define	TDP_SYNCIO		0x00000800
+#define	TDP_SCHED1		0x00001000
+#define	TDP_SCHED2		0x00002000
+#define	TDP_SCHED3		0x00004000
+#define	TDP_SCHED4		0x00008000
+#define	TDP_GEOM		0x00010000
+#define	TDP_SOFTDEP		0x00020000
+#define	TDP_NORUNNINGBUF	0x00040000
+#define	TDP_WAKEUP		0x00080000
+#define	TDP_INBDFLUSH		0x00100000
+#define	TDP_KTHREAD		0x00200000
+#define	TDP_CALLCHAIN		0x00400000
+#define	TDP_IGNSUSP		0x00800000
+#define	TDP_AUDITREC		0x01000000
+#define	TDP_RFPPWAIT		0x02000000
+#define	TDP_RESETSPUR		0x04000000
+#define	TDP_NERRNO		0x08000000
+#define	TDP_UIOHELD		0x10000000
+#define	TDP_INTCPCALLOUT	0x20000000
+#define	TDP_EXECVMSPC		0x40000000
+#define	TDP_SIGFASTPENDING	0x80000000
 
 /* kvm_getprocs(3) operations (FreeBSD <sys/sysctl.h> KERN_PROC_*). */
 #define	KERN_PROC_ALL		0	/* everything */

@@ -6,7 +6,7 @@ use crate::abi::{self, Priority, Timeval};
 // FreeBSD values the shared abi module does not define (values from ../shared/abi).
 pub const P_STOPPED_TRACE: i64 = 0x40000;
 pub const PS_INMEM: i64 = 0x1;
-pub const TDF_SINTR: i64 = 0x8;
+pub use crate::abi::TDF_SINTR;
 /// ps prints 'I' (idle) for sleepers whose ki_slptime reaches MAXSLP.
 pub const MAXSLP: u32 = 20;
 pub const PRI_FIFO: u8 = 10;
