@@ -308,7 +308,16 @@ fn fields_equal_proc() {
     assert_eq!(k.ki_nice as i64, field(&f, 19));
     assert_eq!(k.ki_numthreads as i64, field(&f, 20));
     assert_eq!(k.ki_size as i64, field(&f, 23));
-    assert_eq!(k.ki_rssize, field(&f, 24));
+    // Resident pages: status's exact VmRSS (stat's rss is an approximate counter sum on
+    // recent kernels).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", k.ki_pid)).unwrap();
+    let rss_kb: i64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap())
+        .unwrap();
+    let page_kb = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as i64 / 1024;
+    assert_eq!(k.ki_rssize, rss_kb / page_kb);
     let start = field(&f, 22);
     assert_eq!(k.ki_start.tv_sec, btime + start / hz);
     assert_eq!(k.ki_start.tv_usec, (start % hz) * 10_000);

@@ -286,7 +286,10 @@ fn fill_process(ctx: &Ctx, pid: i32, st: &Stat, ss: &Status, row: &mut KinfoProc
 
     let page = ctx.page.max(1);
     row.ki_size = st.vsize;
-    row.ki_rssize = st.rss.max(0);
+    row.ki_rssize = match ss.vm_rss_kb {
+        Some(kb) => (kb.saturating_mul(1024) / page) as i64,
+        None => st.rss.max(0),
+    };
     row.ki_tsize = (ss.vm_exe_kb.saturating_mul(1024) / page) as i64;
     row.ki_dsize = (ss.vm_data_kb.saturating_mul(1024) / page) as i64;
     row.ki_ssize = (ss.vm_stk_kb.saturating_mul(1024) / page) as i64;

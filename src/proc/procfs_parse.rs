@@ -234,6 +234,9 @@ pub struct Status {
     /// Number of supplementary groups listed (may exceed `groups.len()`).
     pub ngroups: usize,
     pub vm_hwm_kb: u64,
+    /// `VmRSS:` (absent for kernel threads). Exact on every kernel, where stat's rss is an
+    /// approximate per-CPU counter sum on recent ones.
+    pub vm_rss_kb: Option<u64>,
     pub vm_exe_kb: u64,
     pub vm_data_kb: u64,
     pub vm_stk_kb: u64,
@@ -326,6 +329,7 @@ pub fn parse_status(buf: &[u8]) -> Option<Status> {
             }
             b"Kthread" => st.kthread = Some(dec(val) != 0),
             b"VmHWM" => st.vm_hwm_kb = kb(val),
+            b"VmRSS" => st.vm_rss_kb = Some(kb(val)),
             b"VmExe" => st.vm_exe_kb = kb(val),
             b"VmData" => st.vm_data_kb = kb(val),
             b"VmStk" => st.vm_stk_kb = kb(val),
@@ -534,13 +538,14 @@ mod tests {
 
     #[test]
     fn status_fields() {
-        let s = b"Name:\tx\nTgid:\t7\nTracerPid:\t3\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t10 11 \nKthread:\t0\nVmHWM:\t   100 kB\nVmExe:\t 8 kB\nSigPnd:\t0000000000000001\nShdPnd:\t0000000000000100\nSigCgt:\tfffffffe7ffbfeff\nvoluntary_ctxt_switches:\t9\n";
+        let s = b"Name:\tx\nTgid:\t7\nTracerPid:\t3\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t10 11 \nKthread:\t0\nVmHWM:\t   100 kB\nVmRSS:\t 12 kB\nVmExe:\t 8 kB\nSigPnd:\t0000000000000001\nShdPnd:\t0000000000000100\nSigCgt:\tfffffffe7ffbfeff\nvoluntary_ctxt_switches:\t9\n";
         let st = parse_status(s).unwrap();
         assert_eq!((st.tgid, st.tracer_pid), (7, 3));
         assert_eq!(st.uid, [1, 2, 3, 4]);
         assert_eq!(st.gid, [5, 6, 7, 8]);
         assert_eq!((st.ngroups, st.groups[0], st.groups[1]), (2, 10, 11));
         assert_eq!((st.vm_hwm_kb, st.vm_exe_kb), (100, 8));
+        assert_eq!(st.vm_rss_kb, Some(12));
         assert_eq!(
             (st.sig_pnd, st.shd_pnd, st.sig_cgt),
             (1, 0x100, 0xfffffffe7ffbfeff)
