@@ -349,6 +349,15 @@ fn roundtrip_v2_v3_compressed_or_not_both_byte_orders() {
                     (version, compress, be)
                 );
                 let btf = ctf::parse(&blob).unwrap_or_else(|e| panic!("{}: {}", label, e));
+                // Seeds for the fuzz target (fuzz/fuzz_targets/ctf.rs) when asked for.
+                if let Some(dir) = std::env::var_os("KVM_CTF_CORPUS") {
+                    let dir = std::path::PathBuf::from(dir);
+                    std::fs::create_dir_all(&dir).unwrap();
+                    let name = format!("v{}-z{}-be{}", version, compress as u8, be as u8);
+                    std::fs::write(dir.join(&name), &blob).unwrap();
+                    let img = ctf_elf(&blob, true, !be, &[]);
+                    std::fs::write(dir.join(name + ".elf"), img).unwrap();
+                }
                 // `long` is 8 bytes here, so pointers are too.
                 check(&btf, 8, &label);
             }
@@ -754,4 +763,29 @@ fn member_type_out_of_range_and_typedef_loops() {
         &opts(2, false, false),
     ));
     assert!(e.contains("parent container"), "{}", e);
+}
+
+#[test]
+fn bitfields_in_structs_too_large_for_btf_bitfield_offsets() {
+    // BTF's bitfield encoding has 24 bits of offset: a 4 MiB struct keeps its offsets.
+    let types = vec![
+        int("unsigned int", 32, false),
+        st(
+            "big_bits",
+            4 << 20,
+            vec![
+                bitf("b_low", 1, 5, 2),
+                bitf("b_high", 1, (3 << 20) * 8 + 1, 4),
+            ],
+        ),
+        st("small_bits", 4, vec![bitf("s_bit", 1, 7, 1)]),
+    ];
+    for version in [2, 3] {
+        let btf = ctf::parse(&write_ctf(&types, &opts(version, true, false))).unwrap();
+        let hi = btf.field("big_bits", "b_high").unwrap();
+        assert_eq!((hi.bit_offset, hi.bitfield_size), ((3 << 20) * 8 + 1, 0));
+        assert_eq!(btf.field("big_bits", "b_low").unwrap().bit_offset, 5);
+        let s = btf.field("small_bits", "s_bit").unwrap();
+        assert_eq!((s.bit_offset, s.bitfield_size), (7, 1));
+    }
 }

@@ -295,7 +295,13 @@ pub fn convert(d: &Decoded, internal: &[u8], external: Option<&[u8]>) -> Result<
                 let members = &d.members[t.first..t.first + vlen as usize];
                 let fields: Vec<Option<(u32, u32)>> =
                     members.iter().map(|m| bitfield(d, m.ty)).collect();
-                let kflag = fields.iter().any(Option::is_some);
+                // BTF's bitfield encoding leaves 24 bits for the offset; a struct too large for
+                // it (over 2 MiB) keeps its offsets and loses its bitfield widths instead.
+                let kflag = fields.iter().any(Option::is_some)
+                    && members.iter().zip(&fields).all(|(m, bf)| {
+                        let extra = bf.map_or(0, |b| b.1) as u64;
+                        m.bit_offset.saturating_add(extra) <= 0x00ff_ffff
+                    });
                 let kind = if t.kind == K_STRUCT {
                     btf::KIND_STRUCT
                 } else {
