@@ -5,6 +5,8 @@
 //! type_off/len, str_off/len relative to the end of the header), a type section of variable-length
 //! records (id 1 is the first; 0 is void) and a string section. Every read is bounds-checked;
 //! a corrupt blob gives an error naming the offset, never a panic.
+//!
+//! FreeBSD kernels carry CTF instead: `crate::ctf` converts it into this same `Btf`.
 
 pub mod elf;
 

@@ -333,7 +333,7 @@ pub fn write_ctf_placed(types: &[Ty], o: &CtfOpts) -> (Vec<u8>, Placement) {
             Extra::Float { name, size } => {
                 let n = strs.name(name);
                 t.header(n, K_FLOAT, true, 0, *size as u64);
-                t.u32(FP_DOUBLE << 24 | size * 8);
+                t.u32((FP_DOUBLE << 24) | (size * 8));
             }
             Extra::Restrict { to } => t.header(0, K_RESTRICT, true, 0, *to as u64),
             Extra::Unknown => t.header(0, 0, true, 0, 0),
@@ -363,7 +363,7 @@ pub fn write_ctf_placed(types: &[Ty], o: &CtfOpts) -> (Vec<u8>, Placement) {
     // Function section: an info word, return type, args per function symbol; one here.
     body.id(K_FUNCTION << if v3 { 26 } else { 11 });
     body.id(1);
-    while body.buf.len() % 4 != 0 {
+    while !body.buf.len().is_multiple_of(4) {
         body.buf.push(0);
     }
     let typeoff = body.buf.len() as u32;
