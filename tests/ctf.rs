@@ -789,3 +789,34 @@ fn bitfields_in_structs_too_large_for_btf_bitfield_offsets() {
         assert_eq!((s.bit_offset, s.bitfield_size), (7, 1));
     }
 }
+
+#[test]
+fn a_kernel_sized_container() {
+    // About the size of a GENERIC kernel's CTF: 60000 types, 20000 structs of 10 members.
+    let mut types = vec![int("int", 32, true), int("long", 64, true)];
+    for i in 0..20000u32 {
+        let base = types.len() as u32;
+        let members = (0..10)
+            .map(|m| Member::at(&format!("m{}", m), if m % 2 == 0 { 1 } else { 2 }, m * 8))
+            .collect();
+        types.push(st(&format!("s{}", i), 80, members));
+        types.push(Ty::Ptr { to: base + 1 });
+        types.push(Ty::Typedef {
+            name: format!("s{}_t", i),
+            to: base + 1,
+        });
+    }
+    let blob = write_ctf(&types, &opts(3, true, false));
+    let t = std::time::Instant::now();
+    let btf = ctf::parse(&blob).unwrap();
+    let took = t.elapsed();
+    assert_eq!(btf.type_count(), types.len());
+    assert_eq!(btf.field("s19999", "m9").unwrap().offset(), 72);
+    assert_eq!(btf.struct_size("s12345").unwrap(), 80);
+    println!(
+        "{} bytes of CTF, {} types: {:?}",
+        blob.len(),
+        types.len(),
+        took
+    );
+}
