@@ -9,6 +9,7 @@ pub mod abi;
 pub mod arch;
 pub mod backend;
 pub mod btf;
+pub mod ctf;
 pub mod dump;
 pub mod error;
 pub mod kvm;

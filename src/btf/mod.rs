@@ -5,6 +5,8 @@
 //! type_off/len, str_off/len relative to the end of the header), a type section of variable-length
 //! records (id 1 is the first; 0 is void) and a string section. Every read is bounds-checked;
 //! a corrupt blob gives an error naming the offset, never a panic.
+//!
+//! FreeBSD kernels carry CTF instead: `crate::ctf` converts it into this same `Btf`.
 
 pub mod elf;
 
@@ -75,6 +77,10 @@ pub struct Btf {
     types: Vec<TypeRec>,
     /// Named structs and unions: name -> type id (first complete definition wins).
     aggregates: HashMap<Box<str>, u32>,
+    /// Size of a pointer in bytes (8 unless a converter for a 32-bit kernel says otherwise).
+    ptr_size: u64,
+    /// Which format the types came from, for messages ("BTF", or "CTF" when converted).
+    origin: &'static str,
 }
 
 impl std::fmt::Debug for Btf {
@@ -224,6 +230,8 @@ impl Btf {
             big_endian: be,
             types,
             aggregates: HashMap::new(),
+            ptr_size: 8,
+            origin: "BTF",
         };
         let mut aggregates: HashMap<Box<str>, u32> = HashMap::with_capacity(btf.types.len() / 8);
         for (id, t) in btf.types.iter().enumerate().skip(1) {
@@ -237,6 +245,26 @@ impl Btf {
         }
         btf.aggregates = aggregates;
         Ok(btf)
+    }
+
+    /// Sets the pointer size (4 for a 32-bit kernel) and the format named in messages: for
+    /// converters such as `crate::ctf` that build a `Btf` from another format.
+    pub(crate) fn set_source(&mut self, origin: &'static str, ptr_size: u64) {
+        self.origin = origin;
+        self.ptr_size = ptr_size;
+    }
+
+    /// Makes `name` find `id` (overriding the first-definition rule), for formats whose
+    /// lookup prefers a particular definition (CTF's "root" types).
+    pub(crate) fn prefer_aggregate(&mut self, name: &str, id: u32) {
+        if matches!(self.kind(id), Some(KIND_STRUCT) | Some(KIND_UNION)) {
+            self.aggregates.insert(name.into(), id);
+        }
+    }
+
+    /// Size of a pointer in bytes.
+    pub fn pointer_size(&self) -> u64 {
+        self.ptr_size
     }
 
     /// Number of types (not counting void).
@@ -287,14 +315,14 @@ impl Btf {
         None
     }
 
-    /// Size in bytes of a type (pointers are 8 bytes: this reader serves 64-bit kernels).
+    /// Size in bytes of a type (pointers are `pointer_size()` bytes, 8 for BTF).
     pub fn size_of(&self, id: u32) -> Option<u64> {
         let id = self.resolve(id)?;
         let t = self.rec(id)?;
         match t.kind {
             KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT
             | KIND_DATASEC => Some(t.size_type as u64),
-            KIND_PTR => Some(8),
+            KIND_PTR => Some(self.ptr_size),
             KIND_ARRAY => {
                 let (elem, n) = self.array(id)?;
                 if elem == id {
@@ -416,18 +444,30 @@ impl Btf {
 
     /// Convenience: `struct_name.path` as a member, with a message naming what is missing.
     pub fn field(&self, struct_name: &str, path: &str) -> Result<Member> {
-        let id = self
-            .find_aggregate(struct_name)
-            .ok_or_else(|| bad(format!("no struct {} in the kernel's BTF", struct_name)))?;
+        let id = self.find_aggregate(struct_name).ok_or_else(|| {
+            self.err(format!(
+                "no struct {} in the kernel's {}",
+                struct_name, self.origin
+            ))
+        })?;
         self.member_path(id, path)
-            .ok_or_else(|| bad(format!("struct {} has no member {}", struct_name, path)))
+            .ok_or_else(|| self.err(format!("struct {} has no member {}", struct_name, path)))
     }
 
     /// Size of the named struct/union.
     pub fn struct_size(&self, name: &str) -> Result<u64> {
         self.find_aggregate(name)
             .and_then(|id| self.size_of(id))
-            .ok_or_else(|| bad(format!("no struct {} in the kernel's BTF", name)))
+            .ok_or_else(|| {
+                self.err(format!(
+                    "no struct {} in the kernel's {}",
+                    name, self.origin
+                ))
+            })
+    }
+
+    fn err(&self, what: String) -> Error {
+        Error::format(format!("{}: {}", self.origin, what))
     }
 
     /// Value of an enumerator (e.g. "PIDTYPE_PGID"), searched in every enum.

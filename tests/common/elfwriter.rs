@@ -97,6 +97,29 @@ struct Shdr {
 
 /// Writes the ELF image. `osabi` 9 marks a FreeBSD kernel, 0 a Linux/SysV one.
 pub fn write_elf(is64: bool, le: bool, machine: u16, osabi: u8, syms: &[Sym]) -> Vec<u8> {
+    write_elf_with(is64, le, machine, osabi, syms, &[])
+}
+
+/// The .strtab `write_elf` emits for `syms`: a NUL, then each name and a NUL, in order.
+pub fn strtab(syms: &[Sym]) -> Vec<u8> {
+    let mut strtab = vec![0u8];
+    for s in syms {
+        strtab.extend_from_slice(s.name.as_bytes());
+        strtab.push(0);
+    }
+    strtab
+}
+
+/// `write_elf` plus extra SHT_PROGBITS sections (name, contents), e.g. a `.SUNW_ctf`, after
+/// the usual eight (so their indices are 8, 9, ...).
+pub fn write_elf_with(
+    is64: bool,
+    le: bool,
+    machine: u16,
+    osabi: u8,
+    syms: &[Sym],
+    extra: &[(&str, &[u8])],
+) -> Vec<u8> {
     let mut w = W {
         buf: Vec::new(),
         le,
@@ -122,12 +145,12 @@ pub fn write_elf(is64: bool, le: bool, machine: u16, osabi: u8, syms: &[Sym]) ->
     let ro_off = sec(&mut w, b"Linux version x\0");
     let data_off = sec(&mut w, &[1; 16]);
     // strtab
-    let mut strtab = vec![0u8];
+    let strtab = strtab(syms);
     let mut name_offs = Vec::with_capacity(syms.len());
+    let mut at = 1u32;
     for s in syms {
-        name_offs.push(strtab.len() as u32);
-        strtab.extend_from_slice(s.name.as_bytes());
-        strtab.push(0);
+        name_offs.push(at);
+        at += s.name.len() as u32 + 1;
     }
     // symtab: null entry, locals first (ELF rule), then the rest
     w.align(8);
@@ -158,9 +181,16 @@ pub fn write_elf(is64: bool, le: bool, machine: u16, osabi: u8, syms: &[Sym]) ->
     let sym_size = w.buf.len() as u64 - sym_off;
     let str_off = w.buf.len() as u64;
     w.buf.extend_from_slice(&strtab);
-    let shstr: &[u8] = b"\0.text\0.rodata\0.data\0.bss\0.symtab\0.strtab\0.shstrtab\0";
+    let mut shstr: Vec<u8> =
+        b"\0.text\0.rodata\0.data\0.bss\0.symtab\0.strtab\0.shstrtab\0".to_vec();
+    for (name, _) in extra {
+        shstr.extend_from_slice(name.as_bytes());
+        shstr.push(0);
+    }
+    let shstr = &shstr[..];
     let shstr_off = w.buf.len() as u64;
     w.buf.extend_from_slice(shstr);
+    let extra_offs: Vec<u64> = extra.iter().map(|(_, data)| sec(&mut w, data)).collect();
     let nm = |n: &str| {
         let pat = format!("\0{}\0", n);
         shstr
@@ -169,7 +199,7 @@ pub fn write_elf(is64: bool, le: bool, machine: u16, osabi: u8, syms: &[Sym]) ->
             .unwrap() as u32
             + 1
     };
-    let shdrs = [
+    let mut shdrs = vec![
         Shdr {
             name: 0,
             typ: 0,
@@ -267,6 +297,20 @@ pub fn write_elf(is64: bool, le: bool, machine: u16, osabi: u8, syms: &[Sym]) ->
             entsize: 0,
         },
     ];
+    for ((name, data), off) in extra.iter().zip(&extra_offs) {
+        shdrs.push(Shdr {
+            name: nm(name),
+            typ: 1,
+            flags: 0,
+            addr: 0,
+            off: *off,
+            size: data.len() as u64,
+            link: 0,
+            info: 0,
+            align: 16,
+            entsize: 0,
+        });
+    }
     w.align(8);
     let shoff = w.buf.len() as u64;
     for s in &shdrs {
