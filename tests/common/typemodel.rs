@@ -15,9 +15,15 @@ pub enum Ty {
         signed: bool,
     },
     /// A pointer to type `to` (0 = void *).
-    Ptr { to: u32 },
+    Ptr {
+        to: u32,
+    },
     /// `elem[n]`, indexed by type `index` (an Int).
-    Array { elem: u32, index: u32, n: u32 },
+    Array {
+        elem: u32,
+        index: u32,
+        n: u32,
+    },
     /// A struct of `size` bytes; members at bit offsets.
     Struct {
         name: String,
@@ -37,11 +43,21 @@ pub enum Ty {
         values: Vec<(String, i32)>,
     },
     /// `typedef to name;`
-    Typedef { name: String, to: u32 },
+    Typedef {
+        name: String,
+        to: u32,
+    },
     /// A forward declaration (`struct name;`).
-    Fwd { name: String, union: bool },
-    Const { to: u32 },
-    Volatile { to: u32 },
+    Fwd {
+        name: String,
+        union: bool,
+    },
+    Const {
+        to: u32,
+    },
+    Volatile {
+        to: u32,
+    },
 }
 
 /// A struct or union member. `bitfield_bits` is 0 for an ordinary member.
