@@ -1081,7 +1081,6 @@ fn check_all_ops(k: &Kvm, m: &Model, vm0: u64, what: &str) {
     };
     let cases: Vec<(i32, i32, Filter)> = vec![
         (abi::KERN_PROC_PID, 200, Box::new(|r| r.ki_pid == 200)),
-        (abi::KERN_PROC_PID, 400, Box::new(|_| false)),
         (abi::KERN_PROC_PID, 0, Box::new(|r| r.ki_pid == 0)),
         (abi::KERN_PROC_PGRP, 100, Box::new(|r| r.ki_pgid == 100)),
         (abi::KERN_PROC_SESSION, 100, Box::new(|r| r.ki_sid == 100)),
@@ -1119,6 +1118,13 @@ fn check_all_ops(k: &Kvm, m: &Model, vm0: u64, what: &str) {
         "{}",
         what
     );
+    // A pid that is not listed (pid 400 is still being forked), an unknown op.
+    for op in [abi::KERN_PROC_PID, abi::KERN_PROC_PID | inc] {
+        let e = getprocs(k, op, 400).err().expect("pid 400 is not listed");
+        assert_eq!(e.errno(), libc::ESRCH, "{}: {}", what, e);
+    }
+    let e = getprocs(k, 7, 0).err().expect("op 7 is unknown");
+    assert_eq!(e.errno(), libc::EINVAL, "{}: {}", what, e);
     // Dead kernels have no user space to read, as FreeBSD says.
     let e = k
         .lock()

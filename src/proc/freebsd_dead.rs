@@ -27,6 +27,10 @@
 //! - A cyclic list or a pointer to memory missing from the dump is an error naming the address,
 //!   never a hang; the number of rows is not capped by `nprocs`.
 //! - Non-native dumps (i386 or arm64 read on amd64) are answered too.
+//! - As on the live system (and in the Linux backends), an unknown op fails with EINVAL and
+//!   KERN_PROC_PID of a pid not listed (or still PRS_NEW) fails with ESRCH; FreeBSD's
+//!   dead-kernel code returns NULL without a message for an empty result, and lists every
+//!   process for an op it does not know. Other ops selecting nothing give an empty array.
 //!
 //! kvm_getargv / kvm_getenvv keep FreeBSD's answer for dead kernels ("cannot read user space
 //! from dead kernel", the Backend default).
@@ -226,6 +230,25 @@ impl DeadFreeBsd {
         op: i32,
         arg: i32,
     ) -> Result<Vec<KinfoProc>> {
+        let base = op & !abi::KERN_PROC_INC_THREAD;
+        if !matches!(
+            base,
+            abi::KERN_PROC_ALL
+                | abi::KERN_PROC_PROC
+                | abi::KERN_PROC_PID
+                | abi::KERN_PROC_PGRP
+                | abi::KERN_PROC_SESSION
+                | abi::KERN_PROC_TTY
+                | abi::KERN_PROC_UID
+                | abi::KERN_PROC_RUID
+                | abi::KERN_PROC_RGID
+                | abi::KERN_PROC_GID
+        ) {
+            return Err(Error::sys(
+                format!("kvm_getprocs: unknown op {}", op),
+                std::io::Error::from_raw_os_error(libc::EINVAL),
+            ));
+        }
         // FreeBSD looks these up together and names the first one missing.
         let mut addrs = [0u64; 5];
         for (a, n) in addrs.iter_mut().zip([
@@ -266,6 +289,12 @@ impl DeadFreeBsd {
             {
                 out.extend(zombies);
             }
+        }
+        if base == abi::KERN_PROC_PID && out.is_empty() {
+            return Err(Error::sys(
+                format!("kvm_getprocs: pid {}", arg),
+                std::io::Error::from_raw_os_error(libc::ESRCH),
+            ));
         }
         Ok(out)
     }

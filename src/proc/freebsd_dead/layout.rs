@@ -349,3 +349,31 @@ impl Layout {
             .unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_follow_the_kernel_byte_order_and_width() {
+        let b = [0x01, 0x02, 0x03, 0x84, 0xff];
+        let f = F { off: 1, size: 2 };
+        assert_eq!(f.get(&b, false), 0x0302);
+        assert_eq!(f.get(&b, true), 0x0203);
+        let s = F { off: 3, size: 1 };
+        assert_eq!(s.get_signed(&b, false), -124);
+        let w = F { off: 1, size: 4 };
+        assert_eq!(w.get_signed(&b, false), 0xff84_0302u32 as i32 as i64);
+        // Out of the copy: zero, never a panic.
+        assert_eq!(F { off: 4, size: 4 }.get(&b, false), 0);
+        assert_eq!(
+            F {
+                off: usize::MAX,
+                size: 8
+            }
+            .get(&b, false),
+            0
+        );
+        assert_eq!(Bytes { off: 3, len: 9 }.slice(&b), &[] as &[u8]);
+    }
+}

@@ -102,3 +102,105 @@ pub fn kernel_types(elf: &[u8]) -> Result<Btf> {
         "the kernel ELF has no type information (no .SUNW_ctf CTF section, no .BTF section)"
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF file with sections (null, `names`..., .shstrtab), each holding its name's bytes.
+    fn elf(is64: bool, be: bool, names: &[&str]) -> Vec<u8> {
+        let put = |f: &mut Vec<u8>, off: usize, v: u64, len: usize| {
+            let b = v.to_le_bytes();
+            for i in 0..len {
+                f[off + i] = if be { b[len - 1 - i] } else { b[i] };
+            }
+        };
+        let (ehsz, shsz) = if is64 { (64, 64) } else { (52, 40) };
+        let mut shstr = vec![0u8];
+        let mut secs = Vec::new(); // (name offset, data offset, size)
+        let mut f = vec![0u8; ehsz];
+        for n in names.iter().chain([&".shstrtab"]) {
+            let no = shstr.len();
+            shstr.extend_from_slice(n.as_bytes());
+            shstr.push(0);
+            secs.push((no, f.len(), n.len()));
+            f.extend_from_slice(n.as_bytes());
+        }
+        // .shstrtab's contents are the name table itself.
+        let last = secs.len() - 1;
+        secs[last].1 = f.len();
+        secs[last].2 = shstr.len();
+        f.extend_from_slice(&shstr);
+        let shoff = f.len();
+        f.resize(shoff + shsz * (secs.len() + 1), 0);
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = if is64 { 2 } else { 1 };
+        f[5] = if be { 2 } else { 1 };
+        let n = secs.len() as u64 + 1;
+        if is64 {
+            put(&mut f, 0x28, shoff as u64, 8);
+            put(&mut f, 0x3a, shsz as u64, 2);
+            put(&mut f, 0x3c, n, 2);
+            put(&mut f, 0x3e, n - 1, 2);
+        } else {
+            put(&mut f, 0x20, shoff as u64, 4);
+            put(&mut f, 0x2e, shsz as u64, 2);
+            put(&mut f, 0x30, n, 2);
+            put(&mut f, 0x32, n - 1, 2);
+        }
+        for (i, (no, off, size)) in secs.into_iter().enumerate() {
+            let o = shoff + shsz * (i + 1);
+            put(&mut f, o, no as u64, 4);
+            if is64 {
+                put(&mut f, o + 0x18, off as u64, 8);
+                put(&mut f, o + 0x20, size as u64, 8);
+            } else {
+                put(&mut f, o + 0x10, off as u64, 4);
+                put(&mut f, o + 0x14, size as u64, 4);
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn sections_of_every_class_and_byte_order() {
+        for is64 in [false, true] {
+            for be in [false, true] {
+                let f = elf(is64, be, &[".text", ".BTF.ext", ".BTF", ".SUNW_ctf"]);
+                let what = format!("is64 {} be {}", is64, be);
+                assert_eq!(
+                    elf_section(&f, ".BTF").unwrap(),
+                    Some(&b".BTF"[..]),
+                    "{}",
+                    what
+                );
+                assert_eq!(
+                    elf_section(&f, ".SUNW_ctf").unwrap(),
+                    Some(&b".SUNW_ctf"[..]),
+                    "{}",
+                    what
+                );
+                assert_eq!(elf_section(&f, ".BT").unwrap(), None, "{}", what);
+                for cut in 0..f.len() {
+                    let _ = elf_section(&f[..cut], ".BTF");
+                }
+            }
+        }
+        assert!(elf_section(b"not an elf", ".BTF").is_err());
+    }
+
+    #[test]
+    fn kernels_without_types_say_so() {
+        let e = kernel_types(&elf(true, false, &[".text"])).unwrap_err();
+        assert!(e.to_string().contains("no type information"), "{}", e);
+        let e = kernel_types(&elf(false, false, &[".SUNW_ctf"])).unwrap_err();
+        assert!(
+            e.to_string().contains("CTF (.SUNW_ctf) cannot be read"),
+            "{}",
+            e
+        );
+        // A .BTF section that is not BTF is reported as such.
+        let e = kernel_types(&elf(true, false, &[".BTF"])).unwrap_err();
+        assert!(e.to_string().contains("BTF"), "{}", e);
+    }
+}
