@@ -1,5 +1,6 @@
 //! kvm_getprocs on FreeBSD crash dumps: a kernel ELF carrying its types (.BTF written from the
-//! type model) and symbols, and dumps (amd64 minidump v3, amd64 full ELF dump, i386 minidump)
+//! type model) and symbols, and dumps (amd64 minidump v3, amd64 full ELF dump, i386 minidumps
+//! with and without PAE, arm64 minidumps with 4 KiB and 16 KiB pages)
 //! whose memory holds a process list laid out by those types. Every op is checked against
 //! kinfo_proc rows written out by hand from the model below.
 
@@ -1410,4 +1411,35 @@ fn missing_symbols_and_damaged_lists_are_errors() {
         "{}",
         e
     );
+}
+
+const ARM_KERNBASE: u64 = 0xffff_0000_0000_0000;
+const ARM_DMAPBASE: u64 = 0xffff_a000_0000_0000;
+const EM_AARCH64: u16 = 183;
+
+#[test]
+fn arm64_minidump_lists_processes() {
+    for page in [4096, 16384] {
+        let chunks = vec![(0x4000_0000, 0x4800_0000)];
+        let mut m = Arm64Machine::new(page, chunks, ARM_KERNBASE, ARM_DMAPBASE);
+        m.map(ARM_KERNBASE + 0x20_0000, 0x4020_0000, MIB2, ATTR_XN);
+        let model = model(8, ARM_KERNBASE + 0x21_0000, ARM_KERNBASE + 0x70_0000);
+        let vm0 = vm0_of(&model);
+        let mut phys = m.phys.clone();
+        put_img(&mut phys, |va| m.truth(va), &model.img);
+        m.phys = phys;
+        let dir = TempDir::new(&format!("arm64-{}", page));
+        let core = dir.file("vmcore");
+        write_arm64_minidump(&core, &m, 3, &[]);
+        let kernel = dir.file("kernel");
+        kernel_elf(
+            &kernel,
+            true,
+            EM_AARCH64,
+            &model.syms,
+            Some(&freebsd_types(8)),
+        );
+        let k = open_exec(&kernel, &core);
+        check_all_ops(&k, &model, vm0, &format!("arm64 {}K", page / 1024));
+    }
 }
