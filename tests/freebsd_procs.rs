@@ -1443,3 +1443,49 @@ fn arm64_minidump_lists_processes() {
         check_all_ops(&k, &model, vm0, &format!("arm64 {}K", page / 1024));
     }
 }
+
+#[test]
+fn zombies_on_a_separate_zombproc_list_come_last() {
+    // Kernels before FreeBSD 12 keep zombies on `zombproc`: pid 300 moves there.
+    let s = amd64_setup(|m| {
+        let (p400, p300, p200) = (m.procs[1], m.procs[2], m.procs[3]);
+        m.img.ptr(p400, P_LIST, p200);
+        m.img.ptr(p300, P_LIST, 0);
+        let z = m.img.alloc(8);
+        m.img.ptr(z, 0, p300);
+        m.syms.push(("zombproc", z));
+    });
+    let f = amd64_files(&s, "zombproc", &s.model.syms, true);
+    let k = open_exec(&f.kernel, &f.mini);
+    let mut want = expected_threads(&s.model);
+    fix_vm0(&s.model, &mut want, s.vm0);
+    let (zombie, mut rest): (Vec<KinfoProc>, Vec<KinfoProc>) =
+        want.into_iter().partition(|r| r.ki_pid == 300);
+    rest.extend(zombie);
+    check_rows(
+        &getprocs(&k, abi::KERN_PROC_ALL, 0).unwrap(),
+        &rest,
+        "zombproc ALL",
+    );
+    check_rows(
+        &getprocs(&k, abi::KERN_PROC_PID, 300).unwrap(),
+        &rest[rest.len() - 1..],
+        "zombproc PID 300",
+    );
+    // A damaged zombie list costs its rows only, as in FreeBSD.
+    let s = amd64_setup(|m| {
+        let (p400, p300, p200, hole) = (m.procs[1], m.procs[2], m.procs[3], m.hole);
+        m.img.ptr(p400, P_LIST, p200);
+        m.img.ptr(p300, P_LIST, hole);
+        let z = m.img.alloc(8);
+        m.img.ptr(z, 0, p300);
+        m.syms.push(("zombproc", z));
+    });
+    let f = amd64_files(&s, "zombproc-bad", &s.model.syms, true);
+    let k = open_exec(&f.kernel, &f.mini);
+    let rows = getprocs(&k, abi::KERN_PROC_PROC, 0).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.ki_pid).collect::<Vec<_>>(),
+        [500, 200, 100, 1, 0]
+    );
+}
