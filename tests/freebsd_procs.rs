@@ -496,6 +496,8 @@ struct Model {
     /// Symbols as the kernel ELF carries them.
     syms: Vec<(&'static str, u64)>,
     procs: Vec<u64>,
+    /// Credentials: root's, the user's, the set-uid worker's.
+    creds: [u64; 3],
     /// Threads of each proc in `procs`.
     threads: Vec<Vec<u64>>,
     wchan: u64,
@@ -780,6 +782,7 @@ fn model(word: u64, base: u64, hole: u64) -> Model {
         img,
         syms,
         procs,
+        creds: [cred_root, cred_user, cred_suid],
         threads,
         wchan,
         args,
@@ -1488,4 +1491,55 @@ fn zombies_on_a_separate_zombproc_list_come_last() {
         rows.iter().map(|r| r.ki_pid).collect::<Vec<_>>(),
         [500, 200, 100, 1, 0]
     );
+}
+
+#[test]
+fn kernels_with_a_separate_effective_gid() {
+    // Newer kernels have `cr_gid` as a member; cr_groups then holds supplementary groups only.
+    let mut types = freebsd_types(8);
+    let gid_t = types
+        .iter()
+        .position(|t| matches!(t, Ty::Typedef { name, .. } if name == "gid_t"))
+        .unwrap() as u32
+        + 1;
+    for t in types.iter_mut() {
+        if let Ty::Struct { name, members, .. } = t {
+            if name == "ucred" {
+                members.push(Member::at("cr_gid", gid_t, 0x38));
+            }
+        }
+    }
+    let s = amd64_setup(|m| {
+        let [root, user, suid] = m.creds;
+        m.img.n(user, 0x38, 20, 4);
+        m.img.n(suid, 0x38, 1002, 4);
+        m.img.n(root, CR_NGROUPS, 16, 4); // 1 + 16 groups: more than kinfo_proc holds
+    });
+    let dir = TempDir::new("crgid");
+    let core = dir.file("vmcore.v3");
+    write_amd64_minidump(&core, &s.m, 3, KERNBASE, 0u64.wrapping_sub(KERNBASE), &[]);
+    let kernel = dir.file("kernel");
+    let mut syms = vec![
+        ("kernbase", s.m.kernbase_sym),
+        ("KPML4phys", s.m.kpml4phys_sym),
+    ];
+    syms.extend_from_slice(&s.model.syms);
+    kernel_elf(&kernel, true, 62, &syms, Some(&types));
+    let k = open_exec(&kernel, &core);
+    let rows = getprocs(&k, abi::KERN_PROC_PROC, 0).unwrap();
+    let by_pid = |pid: i32| rows.iter().find(|r| r.ki_pid == pid).unwrap();
+    let groups = |r: &KinfoProc| r.ki_groups[..r.ki_ngroups as usize].to_vec();
+    assert_eq!(groups(by_pid(100)), [20, 1001, 0, 20]);
+    assert_eq!(groups(by_pid(200)), [1002, 1002]);
+    assert_eq!(by_pid(100).ki_cr_flags, 0);
+    let root = by_pid(1);
+    assert_eq!(root.ki_ngroups, 16);
+    assert_eq!(root.ki_cr_flags, abi::KI_CRF_GRP_OVERFLOW);
+    assert_eq!(&root.ki_groups[..3], &[0, 0, 5]);
+    let gid20: Vec<i32> = getprocs(&k, abi::KERN_PROC_GID, 20)
+        .unwrap()
+        .iter()
+        .map(|r| r.ki_pid)
+        .collect();
+    assert_eq!(gid20, [500, 300, 100]);
 }

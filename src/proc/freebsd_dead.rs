@@ -22,6 +22,8 @@
 //! - ki_start is p_stats->p_start plus the boot time (timehands' th_boottime, else boottimebin
 //!   or boottime) when the kernel has them; FreeBSD leaves it zero on dead kernels.
 //! - ki_tdaddr, ki_tdflags, pri_class and pri_user are filled as the live kernel fills them.
+//! - On kernels whose ucred has a `cr_gid` member of its own (cr_groups then holding only
+//!   supplementary groups), ki_groups starts with that effective gid, as kinfo_proc always has.
 //! - ki_comm holds up to 19 characters (the live kernel's length; FreeBSD's dead-kernel copy
 //!   stops at 18).
 //! - A cyclic list or a pointer to memory missing from the dump is an error naming the address,

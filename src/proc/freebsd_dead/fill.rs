@@ -103,24 +103,33 @@ impl DeadFreeBsd {
         kp.ki_rgid = lay.cr_rgid.get(&c, be) as u32;
         kp.ki_svgid = lay.cr_svgid.get(&c, be) as u32;
         kp.ki_cr_flags = self.opt(lay.cr_flags, &c) as u32;
-        let n = lay.cr_ngroups.get_signed(&c, be);
-        let n = if n > abi::KI_NGROUPS as i64 {
+        // Kernels with a separate effective gid (a `cr_gid` member rather than the old
+        // `cr_groups[0]` macro) keep only supplementary groups in cr_groups; kinfo_proc still
+        // starts with the effective gid, as their kern_proc.c fills it.
+        let egid = lay.cr_gid.map(|f| f.get(&c, be) as u32);
+        let lead = egid.is_some() as usize;
+        let total = lay.cr_ngroups.get_signed(&c, be).max(0) as usize + lead;
+        let n = if total > abi::KI_NGROUPS {
             kp.ki_cr_flags |= abi::KI_CRF_GRP_OVERFLOW;
             abi::KI_NGROUPS
         } else {
-            n.max(0) as usize
+            total
         };
         kp.ki_ngroups = n as i16;
+        let from_array = n.saturating_sub(lead);
         let raw = match lay.cr_groups {
             Groups::Pointer(f) => {
-                let mut b = vec![0u8; n * 4];
+                let mut b = vec![0u8; from_array * 4];
                 let got = mem.read(f.get(&c, be), &mut b).unwrap_or(0);
                 b.truncate(got);
                 b
             }
             Groups::Inline(b) => b.slice(&c).to_vec(),
         };
-        for (i, g) in kp.ki_groups.iter_mut().enumerate().take(n) {
+        if let Some(g) = egid {
+            kp.ki_groups[0] = g;
+        }
+        for (i, g) in kp.ki_groups[lead..].iter_mut().enumerate().take(from_array) {
             *g = F {
                 off: i * 4,
                 size: 4,

@@ -130,6 +130,8 @@ pub struct Layout {
     pub cr_svgid: F,
     pub cr_ngroups: F,
     pub cr_groups: Groups,
+    /// The effective gid as a member of its own (newer kernels; older ones alias cr_groups[0]).
+    pub cr_gid: Option<F>,
     pub cr_prison: Option<F>,
     pub cr_flags: Option<F>,
     pub pr_id: Option<F>,
@@ -308,6 +310,7 @@ impl Layout {
             cr_svgid: f.req("ucred", "cr_svgid")?,
             cr_ngroups: f.req("ucred", "cr_ngroups")?,
             cr_groups: groups,
+            cr_gid: f.opt("ucred", "cr_gid"),
             cr_prison: f.opt("ucred", "cr_prison"),
             cr_flags: f.opt("ucred", "cr_flags"),
             pr_id: f.opt("prison", "pr_id"),
