@@ -1124,10 +1124,10 @@ fn check_all_ops(k: &Kvm, m: &Model, vm0: u64, what: &str) {
     );
     // A pid that is not listed (pid 400 is still being forked), an unknown op.
     for op in [abi::KERN_PROC_PID, abi::KERN_PROC_PID | inc] {
-        let e = getprocs(k, op, 400).err().expect("pid 400 is not listed");
+        let e = getprocs(k, op, 400).expect_err("pid 400 is not listed");
         assert_eq!(e.errno(), libc::ESRCH, "{}: {}", what, e);
     }
-    let e = getprocs(k, 7, 0).err().expect("op 7 is unknown");
+    let e = getprocs(k, 7, 0).expect_err("op 7 is unknown");
     assert_eq!(e.errno(), libc::EINVAL, "{}: {}", what, e);
     // Dead kernels have no user space to read, as FreeBSD says.
     let e = k

@@ -48,6 +48,7 @@ use crate::backend::{Backend, SymbolLookup};
 use crate::btf::Btf;
 use crate::dump::freebsd_kernel::KernelAbi;
 use crate::error::{Error, Result};
+use clock::Clock;
 use layout::{Bytes, Groups, Layout, F};
 
 /// Upper bound on list walks: a corrupt list must not hang the caller.
@@ -327,15 +328,7 @@ impl DeadFreeBsd {
     }
 }
 
-/// Clock values for runtime, swap time and start time.
-struct Clock {
-    ticks: i32,
-    hz: i32,
-    freq: u64,
-    /// Boot time (seconds, microseconds), when the kernel records it.
-    boot: Option<(i64, i64)>,
-}
-
+mod clock;
 mod fill;
 
 /// The Backend methods of a FreeBSD dump backend for processes, for a kernel with ABI `$abi`.
