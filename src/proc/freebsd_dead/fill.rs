@@ -130,8 +130,9 @@ impl DeadFreeBsd {
         let sess = read_exact(mem, lay.pg_session.get(&pg, be), lay.sess_size, "session")?;
         kp.ki_sid = lay.s_sid.get(&sess, be) as i32;
         if let Some(l) = lay.s_login {
-            let n = l.len.min(kp.ki_login.len());
-            kp.ki_login[..n].copy_from_slice(&l.slice(&sess)[..n]);
+            let src = l.slice(&sess);
+            let n = src.len().min(kp.ki_login.len());
+            kp.ki_login[..n].copy_from_slice(&src[..n]);
         }
         let ttyp = self.opt(lay.s_ttyp, &sess);
         if flag & abi::P_CONTROLT == 0 || ttyp == 0 {
@@ -194,8 +195,8 @@ impl DeadFreeBsd {
         let Ok(b) = read_exact(mem, stats, Layout::span(&[Some(s), Some(u)]), "pstats") else {
             return;
         };
-        let mut sec = s.get_signed(&b, self.be()) + boot.0;
-        let mut usec = u.get_signed(&b, self.be()) + boot.1;
+        let mut sec = s.get_signed(&b, self.be()).wrapping_add(boot.0);
+        let mut usec = u.get_signed(&b, self.be()).wrapping_add(boot.1);
         if usec >= 1_000_000 {
             sec += 1;
             usec -= 1_000_000;

@@ -61,10 +61,11 @@ pub fn elf_section<'a>(data: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
     // (name, offset, size) of section i.
     let sh = |i: u64| -> Option<(u64, u64, u64)> {
         let o = usize::try_from(shoff.checked_add(i.checked_mul(shentsize)?)?).ok()?;
+        let at = |d: usize| o.checked_add(d);
         if is64 {
-            Some((rd(o, 4)?, rd(o + 0x18, 8)?, rd(o + 0x20, 8)?))
+            Some((rd(o, 4)?, rd(at(0x18)?, 8)?, rd(at(0x20)?, 8)?))
         } else {
-            Some((rd(o, 4)?, rd(o + 0x10, 4)?, rd(o + 0x14, 4)?))
+            Some((rd(o, 4)?, rd(at(0x10)?, 4)?, rd(at(0x14)?, 4)?))
         }
     };
     let span = |off: u64, size: u64| -> Option<&'a [u8]> {
