@@ -1543,3 +1543,52 @@ fn kernels_with_a_separate_effective_gid() {
         .collect();
     assert_eq!(gid20, [500, 300, 100]);
 }
+
+#[test]
+fn corrupted_process_memory_gives_rows_or_errors_never_a_crash() {
+    let base = amd64_setup(|_| {});
+    let dir = TempDir::new("mutate");
+    let kernel = dir.file("kernel");
+    let mut syms = vec![
+        ("kernbase", base.m.kernbase_sym),
+        ("KPML4phys", base.m.kpml4phys_sym),
+    ];
+    syms.extend_from_slice(&base.model.syms);
+    kernel_elf(&kernel, true, 62, &syms, Some(&freebsd_types(8)));
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let core = dir.file("vmcore");
+    for round in 0..60 {
+        let s = amd64_setup(|m| {
+            let len = m.img.bytes.len() as u64;
+            for _ in 0..1 + next() % 8 {
+                let off = (next() % (len / 8)) * 8;
+                let va = m.img.base + off;
+                let v = match next() % 4 {
+                    0 => 0,
+                    1 => m.img.base + next() % len, // somewhere inside the objects
+                    2 => next(),
+                    _ => m.hole,
+                };
+                m.img.ptr(va, 0, v);
+            }
+        });
+        write_amd64_minidump(&core, &s.m, 3, KERNBASE, 0u64.wrapping_sub(KERNBASE), &[]);
+        let k = open_exec(&kernel, &core);
+        for op in [
+            abi::KERN_PROC_ALL,
+            abi::KERN_PROC_PROC,
+            abi::KERN_PROC_TTY | abi::KERN_PROC_INC_THREAD,
+        ] {
+            match getprocs(&k, op, 0x5c) {
+                Ok(rows) => assert!(rows.len() < 1 << 20, "round {}: {} rows", round, rows.len()),
+                Err(e) => assert!(!e.to_string().is_empty(), "round {}", round),
+            }
+        }
+    }
+}
