@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 
 use crate::abi::{self, KinfoProc, KvmPage, KvmSwap, CPUSTATES, POSIX2_LINE_MAX};
-use crate::backend::{ArgvKind, Backend, DpcpuTable, SymbolLookup};
+use crate::backend::{ArgvKind, Backend, DpcpuTable, KernelFamily, SymbolLookup};
 use crate::error::{Error, Result};
 use crate::symbols::{self, Symbol, SymbolIndex};
 
@@ -133,7 +133,14 @@ impl Kvm {
                 let opened = crate::dump::open(file, core, flags, &mut lookup);
                 drop(lookup);
                 let be = match (opened, exec_error) {
-                    (Ok(be), None) => be,
+                    (Ok(mut be), None) => {
+                        // A FreeBSD kernel carries its types (CTF) in the file itself; they are
+                        // loaded now, and a kernel without them only fails kvm_getprocs.
+                        if let (Some(exec), KernelFamily::FreeBSD) = (execfile, be.family()) {
+                            let _ = be.set_type_file(Path::new(exec));
+                        }
+                        be
+                    }
                     (Err(e), None) => return Err(e),
                     (Err(_), Some(exec_err)) => return Err(exec_err),
                     (Ok(mut be), Some(exec_err)) => {

@@ -260,6 +260,8 @@ pub struct FreeBsdElfDump {
     pub info: CoreInfo,
     pml4: Box<[u64; 512]>,
     pub kernbase: u64,
+    /// Process listing state (kernel types from the execfile).
+    procs: crate::proc::freebsd_dead::Slot,
 }
 
 pub fn open(
@@ -308,6 +310,7 @@ impl FreeBsdElfDump {
             info,
             pml4: Box::new([0; 512]),
             kernbase: 0,
+            procs: Default::default(),
         };
         let kernbase = syms
             .lookup("kernbase")
@@ -389,6 +392,7 @@ impl FreeBsdElfDump {
 
 impl Backend for FreeBsdElfDump {
     crate::dump::freebsd_kernel::freebsd_kernel_stats!(crate::dump::freebsd_kernel::AMD64);
+    crate::proc::freebsd_dead::freebsd_dead_procs!(crate::dump::freebsd_kernel::AMD64);
 
     fn describe(&self) -> String {
         format!("FreeBSD amd64 full dump ({})", self.path)

@@ -86,6 +86,8 @@ pub struct Arm64Minidump {
     pub sections: Sections,
     pub index: PageIndex,
     page_shift: u32,
+    /// Process listing state (kernel types from the execfile).
+    procs: crate::proc::freebsd_dead::Slot,
 }
 
 pub fn probe(head: &[u8]) -> bool {
@@ -125,6 +127,7 @@ impl Arm64Minidump {
             sections,
             index,
             page_shift,
+            procs: Default::default(),
         })
     }
 
@@ -185,6 +188,7 @@ impl Arm64Minidump {
 
 impl Backend for Arm64Minidump {
     crate::dump::freebsd_kernel::freebsd_kernel_stats!(crate::dump::freebsd_kernel::ARM64);
+    crate::proc::freebsd_dead::freebsd_dead_procs!(crate::dump::freebsd_kernel::ARM64);
 
     fn describe(&self) -> String {
         format!(

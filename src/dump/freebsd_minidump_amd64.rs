@@ -62,6 +62,8 @@ pub struct Amd64Minidump {
     pub hdr: Header,
     pub sections: Sections,
     pub index: PageIndex,
+    /// Process listing state (kernel types from the execfile).
+    procs: crate::proc::freebsd_dead::Slot,
 }
 
 pub fn probe(head: &[u8]) -> bool {
@@ -99,6 +101,7 @@ impl Amd64Minidump {
             hdr,
             sections,
             index,
+            procs: Default::default(),
         })
     }
 
@@ -257,6 +260,7 @@ impl Amd64Minidump {
 
 impl Backend for Amd64Minidump {
     crate::dump::freebsd_kernel::freebsd_kernel_stats!(crate::dump::freebsd_kernel::AMD64);
+    crate::proc::freebsd_dead::freebsd_dead_procs!(crate::dump::freebsd_kernel::AMD64);
 
     fn describe(&self) -> String {
         format!(

@@ -58,6 +58,8 @@ pub struct I386Minidump {
     pub hdr: Header,
     pub sections: Sections,
     pub index: PageIndex,
+    /// Process listing state (kernel types from the execfile).
+    procs: crate::proc::freebsd_dead::Slot,
 }
 
 pub fn probe(head: &[u8]) -> bool {
@@ -95,6 +97,7 @@ impl I386Minidump {
             hdr,
             sections,
             index,
+            procs: Default::default(),
         })
     }
 
@@ -151,6 +154,7 @@ impl I386Minidump {
 
 impl Backend for I386Minidump {
     crate::dump::freebsd_kernel::freebsd_kernel_stats!(crate::dump::freebsd_kernel::I386);
+    crate::proc::freebsd_dead::freebsd_dead_procs!(crate::dump::freebsd_kernel::I386);
 
     fn describe(&self) -> String {
         format!(

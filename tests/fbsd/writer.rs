@@ -742,6 +742,17 @@ pub fn write_i386_minidump(path: &Path, m: &I386Machine, version: u32, extra: &[
 
 /// A minimal FreeBSD kernel ELF (ET_EXEC, OSABI FreeBSD) with a .symtab holding `syms`.
 pub fn write_kernel_elf(path: &Path, class64: bool, machine: u16, syms: &[(&str, u64)]) {
+    write_kernel_elf_with(path, class64, machine, syms, &[]);
+}
+
+/// Same, with extra sections (name, contents), e.g. a `.BTF` section with the kernel's types.
+pub fn write_kernel_elf_with(
+    path: &Path,
+    class64: bool,
+    machine: u16,
+    syms: &[(&str, u64)],
+    extra: &[(&str, &[u8])],
+) {
     let mut strtab = vec![0u8];
     let mut symtab = Vec::new();
     let entsz = if class64 { 24 } else { 16 };
@@ -765,14 +776,35 @@ pub fn write_kernel_elf(path: &Path, class64: bool, machine: u16, syms: &[(&str,
         }
         symtab.extend_from_slice(&s);
     }
-    let shstr = b"\0.symtab\0.strtab\0.shstrtab\0".to_vec();
-    let ehsz = if class64 { 64 } else { 52 };
-    let shentsz = if class64 { 64 } else { 40 };
-    let sym_off = ehsz as u64;
-    let str_off = sym_off + symtab.len() as u64;
-    let shs_off = str_off + strtab.len() as u64;
-    let sh_off = round_up(shs_off + shstr.len() as u64, 8);
-    let mut f = vec![0u8; (sh_off + 4 * shentsz) as usize];
+    // Section name table: .symtab, .strtab, the extra sections, .shstrtab.
+    let mut shstr = vec![0u8];
+    let mut name_of = |n: &str| {
+        let o = shstr.len() as u32;
+        shstr.extend_from_slice(n.as_bytes());
+        shstr.push(0);
+        o
+    };
+    let mut secs: Vec<(u32, u32, Vec<u8>, u32, u32, u64)> = vec![
+        (name_of(".symtab"), 2, symtab, 2, 1, entsz as u64),
+        (name_of(".strtab"), 3, strtab, 0, 0, 0),
+    ];
+    for (n, data) in extra {
+        secs.push((name_of(n), 1, data.to_vec(), 0, 0, 0));
+    }
+    let shs_name = name_of(".shstrtab");
+    secs.push((shs_name, 3, shstr, 0, 0, 0));
+    let ehsz = if class64 { 64u64 } else { 52 };
+    let shentsz = if class64 { 64u64 } else { 40 };
+    let mut offs = Vec::new();
+    let mut at = ehsz;
+    for s in &secs {
+        at = round_up(at, 8);
+        offs.push(at);
+        at += s.2.len() as u64;
+    }
+    let sh_off = round_up(at, 8);
+    let nsec = secs.len() as u64 + 1;
+    let mut f = vec![0u8; (sh_off + nsec * shentsz) as usize];
     f[..4].copy_from_slice(b"\x7fELF");
     f[4] = if class64 { 2 } else { 1 };
     f[5] = 1;
@@ -781,54 +813,40 @@ pub fn write_kernel_elf(path: &Path, class64: bool, machine: u16, syms: &[(&str,
     f[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
     f[18..20].copy_from_slice(&machine.to_le_bytes());
     put32(&mut f, 20, 1);
+    let (shnum, shstrndx) = (nsec as u16, nsec as u16 - 1);
     if class64 {
         put64(&mut f, 40, sh_off);
         f[52..54].copy_from_slice(&64u16.to_le_bytes());
         f[58..60].copy_from_slice(&64u16.to_le_bytes());
-        f[60..62].copy_from_slice(&4u16.to_le_bytes());
-        f[62..64].copy_from_slice(&3u16.to_le_bytes());
+        f[60..62].copy_from_slice(&shnum.to_le_bytes());
+        f[62..64].copy_from_slice(&shstrndx.to_le_bytes());
     } else {
         put32(&mut f, 32, sh_off as u32);
         f[40..42].copy_from_slice(&52u16.to_le_bytes());
         f[46..48].copy_from_slice(&40u16.to_le_bytes());
-        f[48..50].copy_from_slice(&4u16.to_le_bytes());
-        f[50..52].copy_from_slice(&3u16.to_le_bytes());
+        f[48..50].copy_from_slice(&shnum.to_le_bytes());
+        f[50..52].copy_from_slice(&shstrndx.to_le_bytes());
     }
-    f[sym_off as usize..str_off as usize].copy_from_slice(&symtab);
-    f[str_off as usize..shs_off as usize].copy_from_slice(&strtab);
-    f[shs_off as usize..shs_off as usize + shstr.len()].copy_from_slice(&shstr);
-    // Section headers: null, .symtab (link .strtab), .strtab, .shstrtab.
-    let secs = [
-        (
-            1u32,
-            2u32,
-            sym_off,
-            symtab.len() as u64,
-            2u32,
-            1u32,
-            entsz as u64,
-        ),
-        (9, 3, str_off, strtab.len() as u64, 0, 0, 0),
-        (17, 3, shs_off, shstr.len() as u64, 0, 0, 0),
-    ];
-    for (i, &(name, ty, off, size, link, info, ent)) in secs.iter().enumerate() {
+    for (i, (name, ty, data, link, info, ent)) in secs.iter().enumerate() {
+        let off = offs[i];
+        f[off as usize..off as usize + data.len()].copy_from_slice(data);
         let o = (sh_off + (i as u64 + 1) * shentsz) as usize;
-        put32(&mut f, o, name);
-        put32(&mut f, o + 4, ty);
+        put32(&mut f, o, *name);
+        put32(&mut f, o + 4, *ty);
         if class64 {
             put64(&mut f, o + 24, off);
-            put64(&mut f, o + 32, size);
-            put32(&mut f, o + 40, link);
-            put32(&mut f, o + 44, info);
+            put64(&mut f, o + 32, data.len() as u64);
+            put32(&mut f, o + 40, *link);
+            put32(&mut f, o + 44, *info);
             put64(&mut f, o + 48, 8);
-            put64(&mut f, o + 56, ent);
+            put64(&mut f, o + 56, *ent);
         } else {
             put32(&mut f, o + 16, off as u32);
-            put32(&mut f, o + 20, size as u32);
-            put32(&mut f, o + 24, link);
-            put32(&mut f, o + 28, info);
+            put32(&mut f, o + 20, data.len() as u32);
+            put32(&mut f, o + 24, *link);
+            put32(&mut f, o + 28, *info);
             put32(&mut f, o + 32, 4);
-            put32(&mut f, o + 36, ent as u32);
+            put32(&mut f, o + 36, *ent as u32);
         }
     }
     std::fs::write(path, f).unwrap();
