@@ -1,5 +1,5 @@
 //! kvm_getprocs on FreeBSD crash dumps: a kernel ELF carrying its types (.BTF written from the
-//! type model) and symbols, and dumps (amd64 minidump v3, amd64 full ELF dump, i386 minidumps
+//! type model; or CTF, as real FreeBSD kernels carry it) and symbols, and dumps (amd64 minidump v3, amd64 full ELF dump, i386 minidumps
 //! with and without PAE, arm64 minidumps with 4 KiB and 16 KiB pages)
 //! whose memory holds a process list laid out by those types. Every op is checked against
 //! kinfo_proc rows written out by hand from the model below.
@@ -12,6 +12,12 @@ mod typemodel;
 
 #[path = "common/btfwriter.rs"]
 mod btfwriter;
+
+#[path = "common/elfwriter.rs"]
+mod elfwriter;
+
+#[path = "common/ctfwriter.rs"]
+mod ctfwriter;
 
 use std::path::{Path, PathBuf};
 
@@ -1191,7 +1197,15 @@ fn put_img(phys: &mut Phys, truth: impl Fn(u64) -> Option<u64>, img: &Img) {
     }
 }
 
-/// The kernel ELF: symbols, and the types unless `types` is None.
+/// How the test kernel carries its types.
+#[derive(Clone, Copy, Debug)]
+enum TypeFormat {
+    Btf,
+    /// `.SUNW_ctf`: CTF version, zlib-compressed or not.
+    Ctf(u8, bool),
+}
+
+/// The kernel ELF: symbols, and the types (as BTF) unless `types` is None.
 fn kernel_elf(
     path: &Path,
     class64: bool,
@@ -1199,8 +1213,25 @@ fn kernel_elf(
     syms: &[(&str, u64)],
     types: Option<&[Ty]>,
 ) {
-    let btf = types.map(btfwriter::write_btf);
-    let extra: Vec<(&str, &[u8])> = btf.iter().map(|b| (".BTF", &b[..])).collect();
+    kernel_elf_as(path, class64, machine, syms, types, TypeFormat::Btf);
+}
+
+fn kernel_elf_as(
+    path: &Path,
+    class64: bool,
+    machine: u16,
+    syms: &[(&str, u64)],
+    types: Option<&[Ty]>,
+    format: TypeFormat,
+) {
+    let (name, blob) = match format {
+        TypeFormat::Btf => (".BTF", types.map(btfwriter::write_btf)),
+        TypeFormat::Ctf(v, z) => (
+            ".SUNW_ctf",
+            types.map(|t| ctfwriter::write_ctf(t, &ctfwriter::CtfOpts::new(v, z))),
+        ),
+    };
+    let extra: Vec<(&str, &[u8])> = blob.iter().map(|b| (name, &b[..])).collect();
     write_kernel_elf_with(path, class64, machine, syms, &extra);
 }
 
@@ -1263,6 +1294,30 @@ fn amd64_minidump_and_full_dump_list_processes() {
     }
 }
 
+/// A kernel carrying CTF instead of BTF (what FreeBSD's GENERIC ships): the same rows.
+#[test]
+fn amd64_kernel_with_ctf_v2_and_v3() {
+    let s = amd64_setup(|_| {});
+    let f = amd64_files(&s, "amd64-ctf", &s.model.syms, false);
+    let mut all = vec![
+        ("kernbase", s.m.kernbase_sym),
+        ("KPML4phys", s.m.kpml4phys_sym),
+    ];
+    all.extend_from_slice(&s.model.syms);
+    let t = freebsd_types(8);
+    for format in [
+        TypeFormat::Ctf(3, true),
+        TypeFormat::Ctf(3, false),
+        TypeFormat::Ctf(2, true),
+    ] {
+        kernel_elf_as(&f.kernel, true, 62, &all, Some(&t[..]), format);
+        for (what, core) in [("minidump v3", &f.mini), ("ELF dump", &f.elf)] {
+            let k = open_exec(&f.kernel, core);
+            check_all_ops(&k, &s.model, s.vm0, &format!("{:?} {}", format, what));
+        }
+    }
+}
+
 #[test]
 fn i386_minidump_lists_processes_with_4_byte_pointers() {
     for pae in [false, true] {
@@ -1283,9 +1338,12 @@ fn i386_minidump_lists_processes_with_4_byte_pointers() {
         let core = dir.file("vmcore");
         write_i386_minidump(&core, &m, 2, &[]);
         let kernel = dir.file("kernel");
-        kernel_elf(&kernel, false, 3, &model.syms, Some(&freebsd_types(4)));
-        let k = open_exec(&kernel, &core);
-        check_all_ops(&k, &model, vm0, &format!("i386 pae={}", pae));
+        for format in [TypeFormat::Btf, TypeFormat::Ctf(3, true)] {
+            let t = freebsd_types(4);
+            kernel_elf_as(&kernel, false, 3, &model.syms, Some(&t[..]), format);
+            let k = open_exec(&kernel, &core);
+            check_all_ops(&k, &model, vm0, &format!("i386 pae={} {:?}", pae, format));
+        }
     }
 }
 

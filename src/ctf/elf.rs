@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io;
 
-use goblin::elf::section_header::{SHT_NOBITS, SHT_SYMTAB};
+use goblin::elf::section_header::{SectionHeader, SHT_NOBITS, SHT_SYMTAB};
 
 use super::{bad, parse_with, MAX_DATA};
 use crate::btf::Btf;
@@ -75,63 +75,120 @@ fn read_section<R: ReadAt + ?Sized>(
     Ok(buf)
 }
 
-fn from_reader<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<Btf> {
-    let secs = read_sections(r, source)?;
-    let shstr = secs
-        .shdrs
-        .get(secs.header.e_shstrndx as usize)
-        .ok_or_else(|| {
-            bad(format!(
-                "{}: no section name table (e_shstrndx {} of {} sections)",
-                source,
-                secs.header.e_shstrndx,
-                secs.shdrs.len()
-            ))
-        })?;
-    let names = read_section(r, source, "section names", shstr.sh_offset, shstr.sh_size)?;
-    let name_of = |i: usize| -> &[u8] {
-        let n = secs.shdrs[i].sh_name;
-        names
+/// An ELF image's section headers and their names, for finding sections by name.
+struct Named {
+    secs: crate::symbols::elf::Sections,
+    names: Vec<u8>,
+}
+
+impl Named {
+    fn read<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<Named> {
+        let secs = read_sections(r, source)?;
+        let shstr = secs
+            .shdrs
+            .get(secs.header.e_shstrndx as usize)
+            .ok_or_else(|| {
+                bad(format!(
+                    "{}: no section name table (e_shstrndx {} of {} sections)",
+                    source,
+                    secs.header.e_shstrndx,
+                    secs.shdrs.len()
+                ))
+            })?;
+        let names = read_section(r, source, "section names", shstr.sh_offset, shstr.sh_size)?;
+        Ok(Named { secs, names })
+    }
+
+    fn name_of(&self, i: usize) -> &[u8] {
+        let n = self.secs.shdrs[i].sh_name;
+        self.names
             .get(n..)
             .and_then(|s| s.split(|&b| b == 0).next())
             .unwrap_or(&[])
-    };
-    let ctf = (0..secs.shdrs.len())
-        .find(|&i| name_of(i) == b".SUNW_ctf")
-        .ok_or_else(|| {
-            bad(format!(
-                "{}: no .SUNW_ctf section: the kernel was built without CTF (WITH_CTF)",
-                source
-            ))
-        })?;
-    let sh = &secs.shdrs[ctf];
-    if sh.sh_type == SHT_NOBITS {
-        return Err(bad(format!(
-            "{}: the .SUNW_ctf section has no contents in the file (SHT_NOBITS)",
-            source
-        )));
     }
-    let blob = read_section(r, source, ".SUNW_ctf", sh.sh_offset, sh.sh_size)?;
+
+    fn find(&self, name: &[u8]) -> Option<&SectionHeader> {
+        (0..self.secs.shdrs.len())
+            .find(|&i| self.name_of(i) == name)
+            .map(|i| &self.secs.shdrs[i])
+    }
+
+    /// The contents of section `name`; None when the image has no such section.
+    fn contents<R: ReadAt + ?Sized>(
+        &self,
+        r: &R,
+        source: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(sh) = self.find(name.as_bytes()) else {
+            return Ok(None);
+        };
+        if sh.sh_type == SHT_NOBITS {
+            return Err(bad(format!(
+                "{}: the {} section has no contents in the file (SHT_NOBITS)",
+                source, name
+            )));
+        }
+        read_section(r, source, name, sh.sh_offset, sh.sh_size).map(Some)
+    }
+}
+
+/// The types of the `.SUNW_ctf` section; None when the image has none.
+fn ctf_of<R: ReadAt + ?Sized>(r: &R, source: &str, elf: &Named) -> Result<Option<Btf>> {
+    let Some(blob) = elf.contents(r, source, ".SUNW_ctf")? else {
+        return Ok(None);
+    };
     // External names index the string table of the symbol table (ctf_open's CTF_STRTAB_1).
-    let strtab = secs
+    let strtab = elf
+        .secs
         .shdrs
         .iter()
         .find(|s| s.sh_type == SHT_SYMTAB)
-        .and_then(|s| secs.shdrs.get(s.sh_link as usize))
-        .or_else(|| {
-            (0..secs.shdrs.len())
-                .find(|&i| name_of(i) == b".strtab")
-                .map(|i| &secs.shdrs[i])
-        });
+        .and_then(|s| elf.secs.shdrs.get(s.sh_link as usize))
+        .or_else(|| elf.find(b".strtab"));
     let strtab = match strtab {
         Some(s) if s.sh_type != SHT_NOBITS => {
             Some(read_section(r, source, ".strtab", s.sh_offset, s.sh_size)?)
         }
         _ => None,
     };
-    let ptr = if secs.ctx.container.is_big() { 8 } else { 4 };
+    let ptr = if elf.secs.ctx.container.is_big() {
+        8
+    } else {
+        4
+    };
     parse_with(&blob, strtab.as_deref(), Some(ptr))
+        .map(Some)
         .map_err(|e| Error::format(format!("{}: {}", source, e)))
+}
+
+fn from_reader<R: ReadAt + ?Sized>(r: &R, source: &str) -> Result<Btf> {
+    ctf_of(r, source, &Named::read(r, source)?)?.ok_or_else(|| {
+        bad(format!(
+            "{}: no .SUNW_ctf section: the kernel was built without CTF (WITH_CTF)",
+            source
+        ))
+    })
+}
+
+/// A kernel image's type information: its CTF (`.SUNW_ctf`, what FreeBSD kernels built
+/// WITH_CTF carry), else a `.BTF` section; None when it has neither.
+pub fn kernel_types_of_file(file: &File, source: &str) -> Result<Option<Btf>> {
+    let size = file
+        .metadata()
+        .map_err(|e| Error::sys(source.to_string(), e))?
+        .len();
+    let r = FileAt { file, size };
+    let elf = Named::read(&r, source)?;
+    if let Some(btf) = ctf_of(&r, source, &elf)? {
+        return Ok(Some(btf));
+    }
+    match elf.contents(&r, source, ".BTF")? {
+        Some(blob) => Btf::parse(&blob)
+            .map(Some)
+            .map_err(|e| Error::format(format!("{}: {}", source, e))),
+        None => Ok(None),
+    }
 }
 
 /// The kernel's types from the `.SUNW_ctf` section of an ELF image held in memory.

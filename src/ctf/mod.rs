@@ -22,7 +22,7 @@ use std::io::Read;
 use crate::btf::Btf;
 use crate::error::{Error, Result};
 
-pub use elf::{from_elf, from_file};
+pub use elf::{from_elf, from_file, kernel_types_of_file};
 
 pub const CTF_MAGIC: u16 = 0xcff1;
 /// GNU binutils' libctf uses a different, incompatible CTF (".ctf" sections).

@@ -108,19 +108,17 @@ pub enum Slot {
 impl Slot {
     /// Loads the types from the kernel ELF at `path` (kvm_open's execfile).
     pub fn load(&mut self, path: &Path, abi: &KernelAbi) -> Result<bool> {
-        let shown = path.display().to_string();
-        let r = std::fs::File::open(path)
-            .map_err(|e| Error::sys(shown.clone(), e))
-            .and_then(|f| crate::dump::mapped::Mapped::map(&f, path))
-            .and_then(|m| types::kernel_types(m.bytes()))
-            .and_then(|btf| DeadFreeBsd::new(btf, *abi));
+        // The type readers name the file in their messages; the layout check does not.
+        let r = types::kernel_types(path).and_then(|btf| {
+            DeadFreeBsd::new(btf, *abi)
+                .map_err(|e| Error::format(format!("{}: {}", path.display(), e)))
+        });
         match r {
             Ok(d) => {
                 *self = Slot::Ready(Box::new(d));
                 Ok(true)
             }
             Err(e) => {
-                let e = Error::format(format!("{}: {}", shown, e));
                 *self = Slot::Failed(e.to_string());
                 Err(e)
             }
