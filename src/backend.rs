@@ -92,6 +92,12 @@ pub trait Backend: Send {
         Ok(false)
     }
 
+    /// Like `set_type_file`, for a kernel file whose symbols did load: a backend may read the
+    /// types only when they are first needed.
+    fn defer_type_file(&mut self, path: &std::path::Path) {
+        let _ = self.set_type_file(path);
+    }
+
     fn getprocs(
         &mut self,
         _syms: &mut dyn SymbolLookup,

@@ -86,15 +86,10 @@ impl Kvm {
             return Err(Error::msg("bad flags arg"));
         }
         let core_bytes = corefile.map(|c| c.as_bytes());
-        let backend: Box<dyn Backend>;
         let mut exec_symbols = None;
-        match core_bytes {
-            None | Some(b"/dev/mem") => {
-                backend = Box::new(crate::live::linux::LiveLinux::open(true)?);
-            }
-            Some(b"/dev/null") => {
-                backend = Box::new(crate::live::linux::LiveLinux::open(false)?);
-            }
+        let backend: Box<dyn Backend> = match core_bytes {
+            None | Some(b"/dev/mem") => Box::new(crate::live::linux::LiveLinux::open(true)?),
+            Some(b"/dev/null") => Box::new(crate::live::linux::LiveLinux::open(false)?),
             Some(_) => {
                 let core = Path::new(corefile.unwrap());
                 let file = std::fs::OpenOptions::new()
@@ -131,13 +126,13 @@ impl Kvm {
                     lookup.resolver = Some(r);
                 }
                 let opened = crate::dump::open(file, core, flags, &mut lookup);
-                drop(lookup);
                 let be = match (opened, exec_error) {
                     (Ok(mut be), None) => {
                         // A FreeBSD kernel carries its types (CTF) in the file itself; they are
-                        // loaded now, and a kernel without them only fails kvm_getprocs.
+                        // read when first needed, and a kernel without them only fails
+                        // kvm_getprocs.
                         if let (Some(exec), KernelFamily::FreeBSD) = (execfile, be.family()) {
-                            let _ = be.set_type_file(Path::new(exec));
+                            be.defer_type_file(Path::new(exec));
                         }
                         be
                     }
@@ -165,7 +160,7 @@ impl Kvm {
                     state: Mutex::new(state),
                 }));
             }
-        }
+        };
         let state = KvmState::new(
             backend,
             flags,
@@ -391,10 +386,8 @@ impl KvmState {
     ) -> Result<T> {
         // The live system answers processes and statistics from /proc and /sys without kernel
         // symbols: loading /proc/kallsyms here would cost ps ~70 ms and ~10 MB per run.
-        if self.resolver.is_none() && !self.backend.is_live() {
-            if self.ensure_symbols().is_err() {
-                self.symbols = None;
-            }
+        if self.resolver.is_none() && !self.backend.is_live() && self.ensure_symbols().is_err() {
+            self.symbols = None;
         }
         let mut lookup = Lookup {
             resolver: self.resolver.as_mut(),

@@ -96,16 +96,24 @@ pub struct DeadFreeBsd {
     abi: KernelAbi,
 }
 
-/// What a FreeBSD dump backend keeps: the types once loaded, or why there are none.
+/// What a FreeBSD dump backend keeps: the kernel file whose types are read on first use (a
+/// kernel's CTF takes tens of ms to decode, which kvm_open should not pay for kvm_read), the
+/// types once loaded, or why there are none.
 #[derive(Default)]
 pub enum Slot {
     #[default]
     NoFile,
+    Pending(std::path::PathBuf),
     Failed(String),
     Ready(Box<DeadFreeBsd>),
 }
 
 impl Slot {
+    /// Remembers the kernel ELF at `path` (kvm_open's execfile) for the first kvm_getprocs.
+    pub fn defer(&mut self, path: &Path) {
+        *self = Slot::Pending(path.to_path_buf());
+    }
+
     /// Loads the types from the kernel ELF at `path` (kvm_open's execfile).
     pub fn load(&mut self, path: &Path, abi: &KernelAbi) -> Result<bool> {
         // The type readers name the file in their messages; the layout check does not.
@@ -127,15 +135,23 @@ impl Slot {
 
     /// kvm_getprocs for the backend `mem` holding this slot.
     pub fn getprocs(
-        &self,
+        &mut self,
         mem: &mut dyn Backend,
         syms: &mut dyn SymbolLookup,
+        abi: &KernelAbi,
         op: i32,
         arg: i32,
     ) -> Result<Vec<KinfoProc>> {
+        if let Slot::Pending(path) = self {
+            let path = std::mem::take(path);
+            // A failure is kept in the slot and reported below.
+            let _ = self.load(&path, abi);
+        }
         let why = match self {
             Slot::Ready(d) => return d.getprocs(mem, syms, op, arg),
-            Slot::NoFile => "no kernel file was given (pass the kernel as execfile)".to_string(),
+            Slot::NoFile | Slot::Pending(_) => {
+                "no kernel file was given (pass the kernel as execfile)".to_string()
+            }
             Slot::Failed(s) => s.clone(),
         };
         Err(Error::unsupported(format!(
@@ -336,14 +352,17 @@ macro_rules! freebsd_dead_procs {
         fn set_type_file(&mut self, path: &std::path::Path) -> $crate::error::Result<bool> {
             self.procs.load(path, &$abi)
         }
+        fn defer_type_file(&mut self, path: &std::path::Path) {
+            self.procs.defer(path)
+        }
         fn getprocs(
             &mut self,
             syms: &mut dyn $crate::backend::SymbolLookup,
             op: i32,
             arg: i32,
         ) -> $crate::error::Result<Vec<$crate::abi::KinfoProc>> {
-            let slot = std::mem::take(&mut self.procs);
-            let r = slot.getprocs(self, syms, op, arg);
+            let mut slot = std::mem::take(&mut self.procs);
+            let r = slot.getprocs(self, syms, &$abi, op, arg);
             self.procs = slot;
             r
         }
