@@ -168,8 +168,16 @@ impl Ctx<'_> {
             .find_aggregate(s)
             .ok_or_else(|| Error::format(format!("kernel BTF: no struct {}", s)))
     }
+    /// A structure's size; a corrupt BTF must not make the walker allocate gigabytes.
     fn size(&self, s: &str) -> Result<usize> {
-        Ok(self.btf.struct_size(s)? as usize)
+        let n = self.btf.struct_size(s)? as usize;
+        if n == 0 || n > 1 << 20 {
+            return Err(Error::format(format!(
+                "kernel BTF: struct {} has an implausible size {}",
+                s, n
+            )));
+        }
+        Ok(n)
     }
     fn mem(&self, s: &str, path: &str) -> Option<Member> {
         self.btf.member_path(self.btf.find_aggregate(s)?, path)
