@@ -128,9 +128,12 @@ impl DeadLinux {
         };
         let sh = fs.get(b);
         let n = n.min(64);
-        let mut buf = vec![0u8; stride.saturating_mul(n)];
-        if sh == 0 || stride < 8 || read_exact(mem, sh.wrapping_add(off as u64), &mut buf).is_err()
-        {
+        // A k_sigaction is a few dozen bytes; a corrupt BTF must not size a huge buffer.
+        if !(8..=4096).contains(&stride) {
+            return (0, 0);
+        }
+        let mut buf = vec![0u8; stride * n];
+        if sh == 0 || read_exact(mem, sh.wrapping_add(off as u64), &mut buf).is_err() {
             return (0, 0);
         }
         let (mut ign, mut cgt) = (0u64, 0u64);
