@@ -2,38 +2,13 @@
 //! table its external names refer to (the one the symbol table links to, else `.strtab`).
 
 use std::fs::File;
-use std::io;
 
 use goblin::elf::section_header::{SectionHeader, SHT_NOBITS, SHT_SYMTAB};
 
 use super::{bad, parse_with, MAX_DATA};
 use crate::btf::Btf;
 use crate::error::{Error, Result};
-use crate::symbols::elf::{read_sections, ReadAt};
-
-struct FileAt<'a> {
-    file: &'a File,
-    size: u64,
-}
-
-impl ReadAt for FileAt<'_> {
-    fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<usize> {
-        use std::os::unix::fs::FileExt;
-        let mut n = 0;
-        while n < buf.len() {
-            match self.file.read_at(&mut buf[n..], off + n as u64) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(n)
-    }
-    fn size(&self) -> u64 {
-        self.size
-    }
-}
+use crate::symbols::elf::{read_sections, FileSource, ReadAt};
 
 /// Reads section `what` (offset, size) whole, refusing sizes past the file or MAX_DATA.
 fn read_section<R: ReadAt + ?Sized>(
@@ -178,7 +153,7 @@ pub fn kernel_types_of_file(file: &File, source: &str) -> Result<Option<Btf>> {
         .metadata()
         .map_err(|e| Error::sys(source.to_string(), e))?
         .len();
-    let r = FileAt { file, size };
+    let r = FileSource { file, size };
     let elf = Named::read(&r, source)?;
     if let Some(btf) = ctf_of(&r, source, &elf)? {
         return Ok(Some(btf));
@@ -203,5 +178,5 @@ pub fn from_file(file: &File, source: &str) -> Result<Btf> {
         .metadata()
         .map_err(|e| Error::sys(source.to_string(), e))?
         .len();
-    from_reader(&FileAt { file, size }, source)
+    from_reader(&FileSource { file, size }, source)
 }

@@ -247,25 +247,7 @@ impl DeadFreeBsd {
         op: i32,
         arg: i32,
     ) -> Result<Vec<KinfoProc>> {
-        let base = op & !abi::KERN_PROC_INC_THREAD;
-        if !matches!(
-            base,
-            abi::KERN_PROC_ALL
-                | abi::KERN_PROC_PROC
-                | abi::KERN_PROC_PID
-                | abi::KERN_PROC_PGRP
-                | abi::KERN_PROC_SESSION
-                | abi::KERN_PROC_TTY
-                | abi::KERN_PROC_UID
-                | abi::KERN_PROC_RUID
-                | abi::KERN_PROC_RGID
-                | abi::KERN_PROC_GID
-        ) {
-            return Err(Error::sys(
-                format!("kvm_getprocs: unknown op {}", op),
-                std::io::Error::from_raw_os_error(libc::EINVAL),
-            ));
-        }
+        let base = super::dead_kernel_base_op(op)?;
         // FreeBSD looks these up together and names the first one missing.
         let mut addrs = [0u64; 5];
         for (a, n) in addrs.iter_mut().zip([

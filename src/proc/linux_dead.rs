@@ -365,26 +365,8 @@ impl DeadLinux {
         op: i32,
         arg: i32,
     ) -> Result<Vec<KinfoProc>> {
-        let base = op & !abi::KERN_PROC_INC_THREAD;
+        let base = super::dead_kernel_base_op(op)?;
         let want_threads = op == abi::KERN_PROC_ALL || op & abi::KERN_PROC_INC_THREAD != 0;
-        if !matches!(
-            base,
-            abi::KERN_PROC_ALL
-                | abi::KERN_PROC_PROC
-                | abi::KERN_PROC_PID
-                | abi::KERN_PROC_PGRP
-                | abi::KERN_PROC_SESSION
-                | abi::KERN_PROC_TTY
-                | abi::KERN_PROC_UID
-                | abi::KERN_PROC_RUID
-                | abi::KERN_PROC_RGID
-                | abi::KERN_PROC_GID
-        ) {
-            return Err(Error::sys(
-                format!("kvm_getprocs: unknown op {}", op),
-                std::io::Error::from_raw_os_error(libc::EINVAL),
-            ));
-        }
         let clock = self.clock(mem);
         if self.unwinder.is_none() {
             self.unwinder = Some(wchan::Unwinder::load(&self.btf, mem));

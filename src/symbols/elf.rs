@@ -24,9 +24,10 @@ pub trait ReadAt {
     fn size(&self) -> u64;
 }
 
-struct FileSource<'a> {
-    file: &'a File,
-    size: u64,
+/// A file read with pread (`ReadAt` over a `File` whose size is known).
+pub struct FileSource<'a> {
+    pub file: &'a File,
+    pub size: u64,
 }
 
 impl ReadAt for FileSource<'_> {
