@@ -5,8 +5,9 @@
 //!    must all be known (FreeBSD looks them up together, without the prefix retries); if one
 //!    is missing nothing is selected, silently (a kernel built without VIMAGE).
 //! 2. `dumptid` (an lwpid_t) is read. A crash dump has it positive: the process is `proc0`
-//!    and the pid looked for is 0. Otherwise the walk starts at `&allproc` as if it were a
-//!    struct proc (its `p_list.le_next` overlays the list head) and looks for the caller's pid.
+//!    and the pid looked for is 0. Otherwise the walk starts at `&allproc` read as if it were
+//!    a struct proc (p_list is struct proc's first member in FreeBSD, so the pseudo-proc's
+//!    `p_list.le_next` is the list head) and looks for the caller's pid (getpid()).
 //! 3. Along `p_list`, the first process with that pid and a non-NULL `p_ucred` gives the
 //!    credential; then `cr_prison`, `pr_vnet`, and the `struct vnet`, whose `vnet_magic_n`
 //!    must be VNET_MAGIC_N. Each structure is read whole (its size from the kernel's types),
