@@ -39,6 +39,8 @@ pub struct VnetTable {
     pub stop: u64,
     pub current: u64,
     pub base: u64,
+    /// The kernel's address width: an ILP32 kernel computes `base + value` modulo 2^32.
+    pub mask: u64,
 }
 
 /// Symbol lookups available to a backend during one call: the handle's resolver or symbol

@@ -368,7 +368,7 @@ impl KvmState {
                 if let Some(mut sym) = lookup.find(&prefixed) {
                     // _kvm_vnet_validaddr.
                     if sym.value != 0 && sym.value >= t.start && sym.value < t.stop {
-                        sym.value = t.base.wrapping_add(sym.value);
+                        sym.value = t.base.wrapping_add(sym.value) & t.mask;
                     }
                     *slot = Some(sym);
                     missing -= 1;

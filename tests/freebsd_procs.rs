@@ -1920,3 +1920,50 @@ fn failed_vnet_selection_leaves_the_names_missing() {
         }
     }
 }
+
+/// An i386 kernel (4-byte pointers and uintptr_t) whose vnet data lies below the set, so that
+/// vnet_data_base is "negative": the relocated address wraps at 32 bits as the kernel's does.
+#[test]
+fn i386_vnet_symbols_wrap_at_32_bits() {
+    let kb = 0x0040_0000u64;
+    let mut m = I386Machine::new(
+        vec![(0x1000, 0x9f000), (0x10_0000, 0x200_0000)],
+        kb as u32,
+        false,
+    );
+    m.map(kb, 0x40_0000, 2 * MIB2, 2);
+    // The model starts one page above kb; vnet0's data is that free page at kb.
+    let mut model = model(4, kb + 0x1000, kb + 0x80_0000);
+    let data = kb;
+    let base = data.wrapping_sub(model.set_vnet) & 0xffff_ffff;
+    assert!(base > 0x8000_0000);
+    model.img.n(model.vnet0, VNET_DATA_BASE, base, 4);
+    let mut phys = m.phys.clone();
+    put_img(&mut phys, |va| m.truth(va), &model.img);
+    phys.write(
+        m.truth(data + TCBINFO_OFF).unwrap(),
+        &0x1234_5678u32.to_le_bytes(),
+    );
+    m.phys = phys;
+    let dir = TempDir::new("i386-vnet");
+    let core = dir.file("vmcore");
+    write_i386_minidump(&core, &m, 2, &[]);
+    let kernel = dir.file("kernel");
+    let t = freebsd_types(4);
+    for format in [TypeFormat::Btf, TypeFormat::Ctf(3, true)] {
+        kernel_elf_as(
+            &kernel,
+            false,
+            3,
+            &vimage_syms(&model, ""),
+            Some(&t[..]),
+            format,
+        );
+        let k = open_exec(&kernel, &core);
+        let got = nlist(&k, &["_tcbinfo"])[0].map(|g| g.0);
+        assert_eq!(got, Some(data + TCBINFO_OFF), "{:?}", format);
+        let mut b = [0u8; 4];
+        k.lock().read(got.unwrap(), &mut b).unwrap();
+        assert_eq!(u32::from_le_bytes(b), 0x1234_5678, "{:?}", format);
+    }
+}

@@ -20,6 +20,9 @@
 //!   layouts come from the examined kernel's types, so i386 and arm64 dumps are served too.
 //! - Without the kernel's types (or without the prison/vnet members in them) nothing is
 //!   selected, silently, like a missing symbol.
+//! - On an ILP32 kernel (i386) the relocated value wraps at 32 bits as the kernel's own
+//!   `vnet_data_base + &var` does (FreeBSD's 64-bit kvaddr_t sum can exceed 4 GiB there when
+//!   the base is "negative"; its classic 32-bit `struct nlist` truncates it the same way).
 //! - A cyclic process list ends the walk with "pid/tid not found" instead of hanging.
 
 use std::collections::HashSet;
@@ -136,6 +139,11 @@ impl DeadFreeBsd {
             stop,
             current: vnet,
             base: data_base.get(&v, be),
+            mask: if self.abi.word < 8 {
+                (1u64 << (8 * self.abi.word)) - 1
+            } else {
+                u64::MAX
+            },
         }))
     }
 }
