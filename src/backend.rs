@@ -30,6 +30,19 @@ pub struct DpcpuTable {
     pub off: Vec<u64>,
 }
 
+/// FreeBSD's selected virtual network stack (kvm_vnet.c): the `set_vnet` linker set
+/// `[start, stop)`, the `struct vnet` chosen (FreeBSD's vnet_current) and its
+/// `vnet_data_base`, which is added to a `vnet_entry_` symbol's value inside the set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VnetTable {
+    pub start: u64,
+    pub stop: u64,
+    pub current: u64,
+    pub base: u64,
+    /// The kernel's address width: an ILP32 kernel computes `base + value` modulo 2^32.
+    pub mask: u64,
+}
+
 /// Symbol lookups available to a backend during one call: the handle's resolver or symbol
 /// index, with the leading-underscore fallback applied. Returns the relocated address.
 pub trait SymbolLookup {
@@ -185,6 +198,14 @@ pub trait Backend: Send {
     /// FreeBSD's DPCPU table (kvm_dpcpu_setcpu and kvm_nlist's `pcpu_entry_` retry).
     /// `Ok(None)`: the kernel has no such table; kvm_dpcpu_setcpu then uses `percpu_offset`.
     fn dpcpu_table(&mut self, _syms: &mut dyn SymbolLookup) -> Result<Option<DpcpuTable>> {
+        Ok(None)
+    }
+
+    /// FreeBSD's VNET selection for kvm_nlist's `vnet_entry_` retry (`_kvm_vnet_selectpid`).
+    /// `Ok(None)`: nothing to select, silently (not a VIMAGE kernel, symbols or layouts
+    /// missing); an error is a failure FreeBSD reports in the error buffer. Either way the
+    /// retry does not happen.
+    fn vnet_table(&mut self, _syms: &mut dyn SymbolLookup) -> Result<Option<VnetTable>> {
         Ok(None)
     }
 }

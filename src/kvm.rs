@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 
 use crate::abi::{self, KinfoProc, KvmPage, KvmSwap, CPUSTATES, POSIX2_LINE_MAX};
-use crate::backend::{ArgvKind, Backend, DpcpuTable, KernelFamily, SymbolLookup};
+use crate::backend::{ArgvKind, Backend, DpcpuTable, KernelFamily, SymbolLookup, VnetTable};
 use crate::error::{Error, Result};
 use crate::symbols::{self, Symbol, SymbolIndex};
 
@@ -62,6 +62,8 @@ pub struct KvmState {
     /// kvm_t), and the selected CPU's offset (FreeBSD's dpcpu_curoff).
     dpcpu: Option<DpcpuTable>,
     dpcpu_curoff: u64,
+    /// FreeBSD dumps: the selected virtual network stack (kvm_vnet.c), once selected.
+    vnet: Option<VnetTable>,
     procs: Vec<KinfoProc>,
     argv: StringVector,
     envv: StringVector,
@@ -233,6 +235,7 @@ impl KvmState {
             dpcpu_cpu: 0,
             dpcpu: None,
             dpcpu_curoff: 0,
+            vnet: None,
             procs: Vec::new(),
             argv: StringVector::default(),
             envv: StringVector::default(),
@@ -342,12 +345,40 @@ impl KvmState {
         };
         let mut out: Vec<Option<Symbol>> = names.iter().map(|n| lookup.find(n)).collect();
         let mut missing = out.iter().filter(|s| s.is_none()).count();
-        // FreeBSD's _kvm_nlist on a dump: names still missing are tried again as dynamic
-        // per-CPU symbols, "pcpu_entry_" + the name without its leading underscore; a value
-        // inside the set_pcpu range is reported relocated to the CPU chosen with
-        // kvm_dpcpu_setcpu (CPU 0 by default). This needs the DPCPU table; without it (not a
-        // FreeBSD kernel, or symbols missing) nothing is retried. FreeBSD tries the vnet
-        // ("vnet_entry_") prefix first; that needs struct proc/ucred/prison layouts, not done.
+        // FreeBSD's _kvm_nlist on a dump: names still missing are tried again, first as
+        // virtualized network stack symbols, "vnet_entry_" + the name without its leading
+        // underscore; a value inside the set_vnet range is reported relocated into the vnet
+        // FreeBSD selects (proc0's on a crash dump), value + vnet_data_base. The selection is
+        // made at the first miss and kept once it succeeds; when it fails (not a VIMAGE
+        // kernel, no types, unreadable structures) this retry does not happen, and a failure
+        // past the symbol lookup is left in the error buffer, as FreeBSD does.
+        if missing > 0 && !self.backend.is_live() && self.vnet_init() {
+            let t = self.vnet.unwrap_or_default();
+            let mut lookup = Lookup {
+                resolver: self.resolver.as_mut(),
+                index: self.symbols.as_ref(),
+            };
+            for (name, slot) in names.iter().zip(out.iter_mut()) {
+                if slot.is_some() {
+                    continue;
+                }
+                let bare = name.strip_prefix(b"_").unwrap_or(name);
+                let mut prefixed = b"vnet_entry_".to_vec();
+                prefixed.extend_from_slice(bare);
+                if let Some(mut sym) = lookup.find(&prefixed) {
+                    // _kvm_vnet_validaddr.
+                    if sym.value != 0 && sym.value >= t.start && sym.value < t.stop {
+                        sym.value = t.base.wrapping_add(sym.value) & t.mask;
+                    }
+                    *slot = Some(sym);
+                    missing -= 1;
+                }
+            }
+        }
+        // Then, as dynamic per-CPU symbols, "pcpu_entry_" + the name without its leading
+        // underscore; a value inside the set_pcpu range is reported relocated to the CPU
+        // chosen with kvm_dpcpu_setcpu (CPU 0 by default). This needs the DPCPU table;
+        // without it (not a FreeBSD kernel, or symbols missing) nothing is retried.
         if missing > 0 && !self.backend.is_live() && matches!(self.dpcpu_init(), Ok(true)) {
             let table = self.dpcpu.clone().unwrap_or_default();
             let curoff = self.dpcpu_curoff;
@@ -482,6 +513,26 @@ impl KvmState {
             return Ok(None);
         }
         self.with_lookup(|b, l| b.getpcpu(l, cpu))
+    }
+
+    /// FreeBSD's _kvm_vnet_initialized(kd, 1): selects the vnet unless already done; a failure
+    /// is not kept (the next miss tries again, as in FreeBSD) and its message, if any, goes
+    /// where FreeBSD's _kvm_err(kd, kd->program, ...) puts it.
+    fn vnet_init(&mut self) -> bool {
+        if self.vnet.is_some() {
+            return true;
+        }
+        match self.with_lookup(|b, l| b.vnet_table(l)) {
+            Ok(Some(t)) => {
+                self.vnet = Some(t);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                self.report(&e);
+                false
+            }
+        }
     }
 
     /// Reads the DPCPU table once (FreeBSD's _kvm_dpcpu_init, then CPU 0 selected silently).

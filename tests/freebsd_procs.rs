@@ -115,6 +115,12 @@ const CR_GROUPS: u32 = 0x30;
 
 const PRISON_SIZE: u32 = 0x20;
 const PR_ID: u32 = 0x8;
+const PR_VNET: u32 = 0x10;
+const VNET_SIZE: u32 = 0x30;
+const VNET_MAGIC: u32 = 0x10;
+const VNET_DATA_MEM: u32 = 0x20;
+const VNET_DATA_BASE: u32 = 0x28;
+const VNET_MAGIC_N: u64 = 0x3e0d_8f29;
 const PGRP_SIZE: u32 = 0x30;
 const PG_SESSION: u32 = 0x10;
 const PG_ID: u32 = 0x20;
@@ -288,7 +294,28 @@ fn freebsd_types(word: u32) -> Vec<Ty> {
     );
     let comm = b.arr(chr, int, 20);
     let login = b.arr(chr, int, 33);
-    let prison = b.st("prison", PRISON_SIZE, &[("pr_id", int, PR_ID)]);
+    let vnet_ = b.reserve();
+    let vnetp = b.ptr(vnet_);
+    let vnetpp = b.ptr(vnetp);
+    let vnet_le = b.st("", 2 * w, &[("le_next", vnetp, 0), ("le_prev", vnetpp, w)]);
+    b.define(
+        vnet_,
+        "vnet",
+        VNET_SIZE,
+        &[
+            ("vnet_le", vnet_le, 0),
+            ("vnet_magic_n", uint, VNET_MAGIC),
+            ("vnet_ifcnt", uint, VNET_MAGIC + 4),
+            ("vnet_sockcnt", uint, VNET_MAGIC + 8),
+            ("vnet_data_mem", voidp, VNET_DATA_MEM),
+            ("vnet_data_base", ulong, VNET_DATA_BASE),
+        ],
+    );
+    let prison = b.st(
+        "prison",
+        PRISON_SIZE,
+        &[("pr_id", int, PR_ID), ("pr_vnet", vnetp, PR_VNET)],
+    );
     let prisonp = b.ptr(prison);
     let gidp = b.ptr(gid_t);
     let ucred = b.st(
@@ -515,7 +542,20 @@ struct Model {
     tdev: u64,
     /// The unmapped address the damage tests point at.
     hole: u64,
+    /// VIMAGE: the symbols a kernel built with it adds (set_vnet range, vnet_entry_ symbols,
+    /// dumptid, proc0, vnet_head), proc0's prison and vnet, and where the set lies.
+    vnet_syms: Vec<(&'static str, u64)>,
+    prison0: u64,
+    vnet0: u64,
+    set_vnet: u64,
+    /// vnet0's copy of the set (vnet_data_mem); vnet_data_base = this - set_vnet.
+    vnet_data: u64,
 }
+
+/// Size of the model's set_vnet; `vnet_entry_tcbinfo` lies at +0x40 in it.
+const SET_VNET_LEN: u64 = 0x100;
+const TCBINFO_OFF: u64 = 0x40;
+const TCBINFO_VAL: u64 = 0x7c7c_1234_5678_9abc;
 
 const FREQ: u64 = 2_000_000_000;
 const BOOT_SEC: u64 = 1_700_000_000;
@@ -776,6 +816,31 @@ fn model(word: u64, base: u64, hole: u64) -> Model {
     let t = thread(&mut img, 0, 100_500, "vi", None);
     img.n(t, TD_STATE, TDS_INHIBITED, 4);
     img.n(t, TD_INHIBITORS, TDI_SUSPENDED, 4);
+    // VIMAGE: proc0's prison is prison0, whose vnet is vnet0; vnet0's copy of set_vnet.
+    let set_vnet = img.alloc(SET_VNET_LEN as u32);
+    let vnet_data = img.alloc(SET_VNET_LEN as u32);
+    img.n(vnet_data, TCBINFO_OFF as u32, TCBINFO_VAL, w);
+    let vnet0 = img.alloc(VNET_SIZE);
+    img.n(vnet0, VNET_MAGIC, VNET_MAGIC_N, 4);
+    img.ptr(vnet0, VNET_DATA_MEM, vnet_data);
+    img.n(vnet0, VNET_DATA_BASE, vnet_data.wrapping_sub(set_vnet), w);
+    img.ptr(prison0, PR_VNET, vnet0);
+    let vnet_head = img.alloc(8);
+    img.ptr(vnet_head, 0, vnet0);
+    let dumptid = img.alloc(4);
+    img.n(dumptid, 0, 100_002, 4);
+    let ifnet = img.alloc(8);
+    let vnet_syms = vec![
+        ("__start_set_vnet", set_vnet),
+        ("__stop_set_vnet", set_vnet + SET_VNET_LEN),
+        ("vnet_head", vnet_head),
+        ("dumptid", dumptid),
+        ("proc0", p0),
+        ("vnet_entry_tcbinfo", set_vnet + TCBINFO_OFF),
+        ("vnet_entry_ifnet", set_vnet + 0x8),
+        ("ifnet", ifnet),
+        ("vnet_entry_outside", set_vnet + SET_VNET_LEN),
+    ];
     let syms = vec![
         ("nprocs", nprocs),
         ("allproc", allproc),
@@ -798,6 +863,11 @@ fn model(word: u64, base: u64, hole: u64) -> Model {
         pd,
         tdev,
         hole,
+        vnet_syms,
+        prison0,
+        vnet0,
+        set_vnet,
+        vnet_data,
     }
 }
 
@@ -1648,5 +1718,252 @@ fn corrupted_process_memory_gives_rows_or_errors_never_a_crash() {
                 Err(e) => assert!(!e.to_string().is_empty(), "round {}", round),
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kvm_nlist's vnet_entry_ retry (FreeBSD's kvm_vnet.c through _kvm_nlist): the virtualized
+// network stack variables of a VIMAGE kernel, relocated into the vnet FreeBSD selects.
+
+/// kvm_nlist2 of `names`: (value, n_type) per name, None when not found.
+fn nlist(k: &Kvm, names: &[&str]) -> Vec<Option<(u64, u8)>> {
+    let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+    k.lock()
+        .nlist(&names)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.map(|s| (s.value, s.n_type)))
+        .collect()
+}
+
+fn errbuf(k: &Kvm) -> String {
+    let st = k.lock();
+    let b = &st.errbuf;
+    String::from_utf8_lossy(&b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]).into_owned()
+}
+
+/// The model's kernel symbols plus the VIMAGE ones, minus `drop`.
+fn vimage_syms(model: &Model, drop: &str) -> Vec<(&'static str, u64)> {
+    model
+        .syms
+        .iter()
+        .chain(model.vnet_syms.iter())
+        .filter(|(n, _)| *n != drop)
+        .copied()
+        .collect()
+}
+
+fn sym_of(model: &Model, name: &str) -> u64 {
+    model
+        .syms
+        .iter()
+        .chain(model.vnet_syms.iter())
+        .find(|(n, _)| *n == name)
+        .unwrap()
+        .1
+}
+
+#[test]
+fn vnet_symbols_are_relocated_into_the_dumps_vnet() {
+    let s = amd64_setup(|_| {});
+    let m = &s.model;
+    let f = amd64_files(&s, "vnet", &vimage_syms(m, ""), true);
+    let tcb_entry = m.set_vnet + TCBINFO_OFF;
+    // vnet_data_base = vnet_data_mem - __start_set_vnet; the variable is base + entry value.
+    let base = m.vnet_data.wrapping_sub(m.set_vnet);
+    assert_eq!(base.wrapping_add(tcb_entry), m.vnet_data + TCBINFO_OFF);
+    for (what, core) in [("minidump", &f.mini), ("ELF dump", &f.elf)] {
+        let k = open_exec(&f.kernel, core);
+        let entry_type = nlist(&k, &["vnet_entry_tcbinfo"])[0].unwrap().1;
+        let got = nlist(
+            &k,
+            &[
+                "_tcbinfo", "tcbinfo", "_ifnet", "_outside", "_nprocs", "_nosuch",
+            ],
+        );
+        // A VNET variable: the prefixed symbol's type, its value moved into proc0's vnet.
+        assert_eq!(
+            got[0],
+            Some((m.vnet_data + TCBINFO_OFF, entry_type)),
+            "{}",
+            what
+        );
+        // The leading underscore is optional, as in FreeBSD's prefixing.
+        assert_eq!(got[1], got[0], "{}", what);
+        // A name found directly is not retried, so not adjusted.
+        assert_eq!(got[2].map(|g| g.0), Some(sym_of(m, "ifnet")), "{}", what);
+        // A vnet_entry_ symbol outside [__start_set_vnet, __stop_set_vnet): not adjusted.
+        assert_eq!(
+            got[3].map(|g| g.0),
+            Some(m.set_vnet + SET_VNET_LEN),
+            "{}",
+            what
+        );
+        assert_eq!(got[4].map(|g| g.0), Some(sym_of(m, "nprocs")), "{}", what);
+        assert_eq!(got[5], None, "{}", what);
+        assert_eq!(errbuf(&k), "", "{}", what);
+        // The relocated address holds vnet0's copy of the variable.
+        let mut b = [0u8; 8];
+        k.lock().read(got[0].unwrap().0, &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b), TCBINFO_VAL, "{}", what);
+        // The selection is kept: a second call gives the same answer.
+        assert_eq!(nlist(&k, &["_tcbinfo"])[0], got[0], "{}", what);
+    }
+}
+
+/// Without a positive dumptid FreeBSD looks for the caller's pid from &allproc on: here pid
+/// 200 is given this process's pid, and its prison has a vnet of its own.
+#[test]
+fn vnet_of_the_callers_pid_without_dumptid() {
+    let me = std::process::id() as u64;
+    let mut data1 = 0;
+    let s = amd64_setup(|m| {
+        let dumptid = m.vnet_syms.iter().find(|(n, _)| *n == "dumptid").unwrap().1;
+        m.img.n(dumptid, 0, 0, 4);
+        // FreeBSD reads &allproc as a struct proc: in its kernels p_list is the first member,
+        // so the list head is the pseudo-proc's p_list.le_next. The model's p_list is at
+        // P_LIST; put the head there too.
+        let allproc = m.syms.iter().find(|(n, _)| *n == "allproc").unwrap().1;
+        let first = m.procs[0];
+        m.img.ptr(allproc, P_LIST, first);
+        let p200 = m.procs[3];
+        m.img.n(p200, P_PID, me, 4);
+        let prison3 = m.img.alloc(PRISON_SIZE);
+        m.img.ptr(m.creds[2], CR_PRISON, prison3);
+        let vnet1 = m.img.alloc(VNET_SIZE);
+        data1 = m.img.alloc(SET_VNET_LEN as u32);
+        m.img.n(vnet1, VNET_MAGIC, VNET_MAGIC_N, 4);
+        m.img
+            .n(vnet1, VNET_DATA_BASE, data1.wrapping_sub(m.set_vnet), 8);
+        m.img.ptr(prison3, PR_VNET, vnet1);
+    });
+    let f = amd64_files(&s, "vnet-pid", &vimage_syms(&s.model, ""), true);
+    let k = open_exec(&f.kernel, &f.mini);
+    assert_eq!(
+        nlist(&k, &["_tcbinfo"])[0].map(|g| g.0),
+        Some(data1 + TCBINFO_OFF)
+    );
+}
+
+#[test]
+fn failed_vnet_selection_leaves_the_names_missing() {
+    let names = ["_tcbinfo", "_nprocs"];
+    let check = |k: &Kvm, what: &str, err: &str| {
+        let got = nlist(k, &names);
+        assert_eq!(got[0], None, "{}", what);
+        assert!(got[1].is_some(), "{}", what);
+        let e = errbuf(k);
+        if err.is_empty() {
+            assert_eq!(e, "", "{}", what);
+        } else {
+            assert!(e.starts_with(err), "{}: {}", what, e);
+        }
+    };
+    // No types in the kernel file: silently nothing.
+    let s = amd64_setup(|_| {});
+    let f = amd64_files(&s, "vnet-notypes", &vimage_syms(&s.model, ""), false);
+    check(&open_exec(&f.kernel, &f.mini), "no types", "");
+    // A kernel without __start_set_vnet (no VIMAGE): silently nothing.
+    let f = amd64_files(
+        &s,
+        "vnet-nostart",
+        &vimage_syms(&s.model, "__start_set_vnet"),
+        true,
+    );
+    check(&open_exec(&f.kernel, &f.mini), "no __start_set_vnet", "");
+    // Nor without proc0 (FreeBSD needs all six symbols).
+    let f = amd64_files(&s, "vnet-noproc0", &vimage_syms(&s.model, "proc0"), true);
+    check(&open_exec(&f.kernel, &f.mini), "no proc0", "");
+    // FreeBSD's messages for damaged structures.
+    type Edit = Box<dyn FnOnce(&mut Model)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "unreadable prison",
+            Box::new(|m: &mut Model| {
+                let h = m.hole;
+                m.img.ptr(m.creds[0], CR_PRISON, h)
+            }),
+            "_kvm_vnet_selectpid: prison",
+        ),
+        (
+            "no jail",
+            Box::new(|m: &mut Model| m.img.ptr(m.creds[0], CR_PRISON, 0)),
+            "_kvm_vnet_selectpid: no jail",
+        ),
+        (
+            "no vnet",
+            Box::new(|m: &mut Model| m.img.ptr(m.prison0, PR_VNET, 0)),
+            "_kvm_vnet_selectpid: no vnet",
+        ),
+        (
+            "bad magic",
+            Box::new(|m: &mut Model| m.img.n(m.vnet0, VNET_MAGIC, 0x1234, 4)),
+            "_kvm_vnet_selectpid: invalid vnet magic#",
+        ),
+        (
+            "unreadable cred",
+            Box::new(|m: &mut Model| {
+                let h = m.hole;
+                m.img.ptr(m.procs[6], P_UCRED, h)
+            }),
+            "_kvm_vnet_selectpid: cred",
+        ),
+    ];
+    for (what, edit, err) in cases {
+        let s = amd64_setup(edit);
+        let f = amd64_files(&s, "vnet-bad", &vimage_syms(&s.model, ""), true);
+        for core in [&f.mini, &f.elf] {
+            let k = open_exec(&f.kernel, core);
+            check(&k, what, err);
+            // FreeBSD tries again at the next miss; still nothing.
+            check(&k, what, err);
+        }
+    }
+}
+
+/// An i386 kernel (4-byte pointers and uintptr_t) whose vnet data lies below the set, so that
+/// vnet_data_base is "negative": the relocated address wraps at 32 bits as the kernel's does.
+#[test]
+fn i386_vnet_symbols_wrap_at_32_bits() {
+    let kb = 0x0040_0000u64;
+    let mut m = I386Machine::new(
+        vec![(0x1000, 0x9f000), (0x10_0000, 0x200_0000)],
+        kb as u32,
+        false,
+    );
+    m.map(kb, 0x40_0000, 2 * MIB2, 2);
+    // The model starts one page above kb; vnet0's data is that free page at kb.
+    let mut model = model(4, kb + 0x1000, kb + 0x80_0000);
+    let data = kb;
+    let base = data.wrapping_sub(model.set_vnet) & 0xffff_ffff;
+    assert!(base > 0x8000_0000);
+    model.img.n(model.vnet0, VNET_DATA_BASE, base, 4);
+    let mut phys = m.phys.clone();
+    put_img(&mut phys, |va| m.truth(va), &model.img);
+    phys.write(
+        m.truth(data + TCBINFO_OFF).unwrap(),
+        &0x1234_5678u32.to_le_bytes(),
+    );
+    m.phys = phys;
+    let dir = TempDir::new("i386-vnet");
+    let core = dir.file("vmcore");
+    write_i386_minidump(&core, &m, 2, &[]);
+    let kernel = dir.file("kernel");
+    let t = freebsd_types(4);
+    for format in [TypeFormat::Btf, TypeFormat::Ctf(3, true)] {
+        kernel_elf_as(
+            &kernel,
+            false,
+            3,
+            &vimage_syms(&model, ""),
+            Some(&t[..]),
+            format,
+        );
+        let k = open_exec(&kernel, &core);
+        let got = nlist(&k, &["_tcbinfo"])[0].map(|g| g.0);
+        assert_eq!(got, Some(data + TCBINFO_OFF), "{:?}", format);
+        let mut b = [0u8; 4];
+        k.lock().read(got.unwrap(), &mut b).unwrap();
+        assert_eq!(u32::from_le_bytes(b), 0x1234_5678, "{:?}", format);
     }
 }

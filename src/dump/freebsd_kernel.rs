@@ -341,9 +341,9 @@ pub fn dpcpu_table<B: Backend + ?Sized>(
 
 /// The Backend methods of a FreeBSD dump backend, for a kernel with ABI `$abi`.
 ///
-/// The vnet (`vnet_entry_`) retry of FreeBSD's `_kvm_nlist` is not done: finding the current
-/// vnet needs struct proc, ucred and prison layouts (kvm_vnet.c), which this library does not
-/// carry for FreeBSD kernels.
+/// The vnet (`vnet_entry_`) retry of FreeBSD's `_kvm_nlist` needs struct proc, ucred, prison
+/// and vnet layouts from the kernel's types: its selection lives with the process walker
+/// (`crate::proc::freebsd_dead::vnet`, through the `freebsd_dead_procs!` methods).
 macro_rules! freebsd_kernel_stats {
     ($abi:expr) => {
         fn loadavg(

@@ -39,12 +39,13 @@
 
 pub mod layout;
 pub mod types;
+pub mod vnet;
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use crate::abi::{self, set_cstr, KinfoProc, Sigset};
-use crate::backend::{Backend, SymbolLookup};
+use crate::backend::{Backend, SymbolLookup, VnetTable};
 use crate::btf::Btf;
 use crate::dump::freebsd_kernel::KernelAbi;
 use crate::error::{Error, Result};
@@ -130,6 +131,28 @@ impl Slot {
                 *self = Slot::Failed(e.to_string());
                 Err(e)
             }
+        }
+    }
+
+    /// The VNET selection of kvm_nlist's `vnet_entry_` retry (see [`vnet`]) for the backend
+    /// `mem` holding this slot. The symbols are checked before the types are loaded, so a
+    /// kernel without VIMAGE never pays for decoding them; without types nothing is selected.
+    pub fn vnet_table(
+        &mut self,
+        mem: &mut dyn Backend,
+        syms: &mut dyn SymbolLookup,
+        abi: &KernelAbi,
+    ) -> Result<Option<VnetTable>> {
+        if syms.lookup("___start_set_vnet").is_none() {
+            return Ok(None);
+        }
+        if let Slot::Pending(path) = self {
+            let path = std::mem::take(path);
+            let _ = self.load(&path, abi);
+        }
+        match self {
+            Slot::Ready(d) => d.vnet_select(mem, syms, std::process::id() as i64),
+            _ => Ok(None),
         }
     }
 
@@ -345,6 +368,15 @@ macro_rules! freebsd_dead_procs {
         ) -> $crate::error::Result<Vec<$crate::abi::KinfoProc>> {
             let mut slot = std::mem::take(&mut self.procs);
             let r = slot.getprocs(self, syms, &$abi, op, arg);
+            self.procs = slot;
+            r
+        }
+        fn vnet_table(
+            &mut self,
+            syms: &mut dyn $crate::backend::SymbolLookup,
+        ) -> $crate::error::Result<Option<$crate::backend::VnetTable>> {
+            let mut slot = std::mem::take(&mut self.procs);
+            let r = slot.vnet_table(self, syms, &$abi);
             self.procs = slot;
             r
         }

@@ -135,6 +135,13 @@ pub struct Layout {
     pub cr_prison: Option<F>,
     pub cr_flags: Option<F>,
     pub pr_id: Option<F>,
+    // struct prison and struct vnet, for the VNET selection of kvm_nlist (kvm_vnet.c); absent
+    // members (a kernel without VIMAGE types) only turn that selection off.
+    pub prison_size: Option<usize>,
+    pub pr_vnet: Option<F>,
+    pub vnet_size: Option<usize>,
+    pub vnet_magic_n: Option<F>,
+    pub vnet_data_base: Option<F>,
     // struct pgrp, session, tty, cdev
     pub pg_id: F,
     pub pg_session: F,
@@ -314,6 +321,11 @@ impl Layout {
             cr_prison: f.opt("ucred", "cr_prison"),
             cr_flags: f.opt("ucred", "cr_flags"),
             pr_id: f.opt("prison", "pr_id"),
+            prison_size: f.size("prison").ok(),
+            pr_vnet: f.opt("prison", "pr_vnet"),
+            vnet_size: f.size("vnet").ok(),
+            vnet_magic_n: f.opt("vnet", "vnet_magic_n"),
+            vnet_data_base: f.opt("vnet", "vnet_data_base"),
             pg_id: f.req("pgrp", "pg_id")?,
             pg_session: f.req("pgrp", "pg_session")?,
             sess_size: f.size("session")?,
