@@ -358,22 +358,14 @@ impl KvmState {
                 resolver: self.resolver.as_mut(),
                 index: self.symbols.as_ref(),
             };
-            for (name, slot) in names.iter().zip(out.iter_mut()) {
-                if slot.is_some() {
-                    continue;
+            // _kvm_vnet_validaddr.
+            missing -= retry_prefixed(&mut lookup, names, &mut out, b"vnet_entry_", |v| {
+                if v >= t.start && v < t.stop {
+                    t.base.wrapping_add(v) & t.mask
+                } else {
+                    v
                 }
-                let bare = name.strip_prefix(b"_").unwrap_or(name);
-                let mut prefixed = b"vnet_entry_".to_vec();
-                prefixed.extend_from_slice(bare);
-                if let Some(mut sym) = lookup.find(&prefixed) {
-                    // _kvm_vnet_validaddr.
-                    if sym.value != 0 && sym.value >= t.start && sym.value < t.stop {
-                        sym.value = t.base.wrapping_add(sym.value) & t.mask;
-                    }
-                    *slot = Some(sym);
-                    missing -= 1;
-                }
-            }
+            });
         }
         // Then, as dynamic per-CPU symbols, "pcpu_entry_" + the name without its leading
         // underscore; a value inside the set_pcpu range is reported relocated to the CPU
@@ -386,21 +378,13 @@ impl KvmState {
                 resolver: self.resolver.as_mut(),
                 index: self.symbols.as_ref(),
             };
-            for (name, slot) in names.iter().zip(out.iter_mut()) {
-                if slot.is_some() {
-                    continue;
+            missing -= retry_prefixed(&mut lookup, names, &mut out, b"pcpu_entry_", |v| {
+                if v >= table.start && v < table.stop {
+                    v.wrapping_add(curoff)
+                } else {
+                    v
                 }
-                let bare = name.strip_prefix(b"_").unwrap_or(name);
-                let mut prefixed = b"pcpu_entry_".to_vec();
-                prefixed.extend_from_slice(bare);
-                if let Some(mut sym) = lookup.find(&prefixed) {
-                    if sym.value != 0 && sym.value >= table.start && sym.value < table.stop {
-                        sym.value = sym.value.wrapping_add(curoff);
-                    }
-                    *slot = Some(sym);
-                    missing -= 1;
-                }
-            }
+            });
         }
         if missing > 0 && self.backend.is_live() {
             self.report(&Error::sys(
@@ -611,4 +595,33 @@ impl KvmState {
         })?;
         Ok((pages, done))
     }
+}
+
+/// FreeBSD's kvm_fdnlist_prefix: each name still missing is looked up as `prefix` + the name
+/// without its leading underscore; a non-zero value goes through `relocate`. Returns how many
+/// were found.
+fn retry_prefixed(
+    lookup: &mut Lookup<'_>,
+    names: &[&[u8]],
+    out: &mut [Option<Symbol>],
+    prefix: &[u8],
+    relocate: impl Fn(u64) -> u64,
+) -> usize {
+    let mut found = 0;
+    for (name, slot) in names.iter().zip(out.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
+        let bare = name.strip_prefix(b"_").unwrap_or(name);
+        let mut prefixed = prefix.to_vec();
+        prefixed.extend_from_slice(bare);
+        if let Some(mut sym) = lookup.find(&prefixed) {
+            if sym.value != 0 {
+                sym.value = relocate(sym.value);
+            }
+            *slot = Some(sym);
+            found += 1;
+        }
+    }
+    found
 }
